@@ -1,0 +1,73 @@
+"""Parametrization cases derived from the site (pure): what each parametrized check runs over.
+
+A check function names one of :data:`CASE_ARGS` as an argument; the plugin parametrizes it with the
+cases below, each with a readable id and the control it verifies, so ``-k``, ``--lf`` and JUnit work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .checks.router import expected_records
+from .checks.site import flow_matrix
+from .site.schema import Site, Traced
+
+
+@dataclass(frozen=True)
+class Case:
+    """One parameter value of a check, with its test id and the design statement it checks."""
+
+    id: str
+    value: Any
+    control: str
+    section: str
+
+
+def _case(id_: str, value: Any, statement: Traced) -> Case:
+    return Case(id_, value, statement.control, statement.section)
+
+
+def dns_records(site: Site) -> list[Case]:
+    return [_case(r.name, r, r.statement) for r in expected_records(site)]
+
+
+def router_services(site: Site) -> list[Case]:
+    return [_case(name, name, site.router.hardening) for name in site.router.hardening.services]
+
+
+def interface_lists(site: Site) -> list[Case]:
+    return [_case(name, name, site.router) for name in site.router.interface_lists]
+
+
+def gateways(site: Site) -> list[Case]:
+    return [
+        _case(name, name, seg) for name, seg in site.segments.items()
+        if seg.router_address is not None and seg.cidr is not None
+    ]
+
+
+def ingress_classes(site: Site) -> list[Case]:
+    return [_case(name, name, cls) for name, cls in site.ingress.items()]
+
+
+def flows(site: Site) -> list[Case]:
+    """Every row of the expected flow matrix (``home->cluster:tcp/81-442``)."""
+    rows = flow_matrix(site).rows
+    return [Case(r.flow_id, r, r.decision.control, r.decision.section) for r in rows]
+
+
+def drills(site: Site) -> list[Case]:
+    return [_case(name, name, d) for name, d in site.drills.items()]
+
+
+CASE_ARGS: dict[str, Callable[[Site], list[Case]]] = {
+    "dns_record": dns_records,
+    "router_service": router_services,
+    "interface_list_name": interface_lists,
+    "gateway_segment": gateways,
+    "ingress_class_name": ingress_classes,
+    "flow": flows,
+    "drill_name": drills,
+}

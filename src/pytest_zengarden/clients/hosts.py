@@ -1,0 +1,46 @@
+"""Blades over SSH, through testinfra (so suites can use the whole testinfra module set)."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from ..errors import TargetError
+
+
+class SshBlade:
+    """A blade reached with ``ssh`` (key authentication); ``host`` is the testinfra host object."""
+
+    def __init__(self, name: str, address: str, user: str, key_file: Path, *, port: int = 22, timeout: float = 10.0):
+        import testinfra
+
+        self.name = name
+        self.endpoint = f"blade {name} ({user}@{address}:{port})"
+        if not key_file.exists():
+            raise TargetError(self.endpoint, f"SSH key {key_file} does not exist")
+        opts = (
+            f"-o ConnectTimeout={int(max(1, timeout))} -o BatchMode=yes -o PasswordAuthentication=no "
+            "-o StrictHostKeyChecking=accept-new"
+        )
+        self.host: Any = testinfra.get_host(
+            f"ssh://{user}@{address}:{port}",
+            ssh_identity_file=str(key_file),
+            ssh_extra_args=opts,
+            timeout=int(max(1, timeout)),
+        )
+        probe = self.host.run("true")
+        if probe.rc != 0:
+            cause = (probe.stderr or "").strip().splitlines()
+            raise TargetError(self.endpoint, f"ssh failed: {cause[-1] if cause else f'exit {probe.rc}'}")
+
+    def read_file(self, path: str) -> str | None:
+        res = self.host.run(f"test -e {shlex.quote(path)} && cat -- {shlex.quote(path)}")
+        if res.rc == 255:
+            raise TargetError(self.endpoint, f"ssh failed while reading {path}: {res.stderr.strip()}")
+        if res.rc != 0:
+            return None
+        return str(res.stdout)
+
+    def hostname(self) -> str:
+        return str(self.host.check_output("hostname")).strip()

@@ -1,0 +1,18 @@
+"""What the host checks need from a blade, whatever it is read from (interface only)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class HostView(Protocol):
+    """A blade's files, as the checks read them."""
+
+    name: str
+    endpoint: str
+
+    def read_file(self, path: str) -> str | None:
+        """The file's text, or ``None`` if it does not exist."""
+        ...
+
+    def hostname(self) -> str: ...

@@ -1,0 +1,1 @@
+"""Reading router configuration from files instead of a live router."""

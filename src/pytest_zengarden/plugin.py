@@ -1,0 +1,291 @@
+"""The pytest plugin: options, markers, fixtures and hooks.  Wiring only; logic lives in the modules.
+
+Loaded through the ``pytest11`` entry point wherever the package is installed.  It stays dormant
+(adds options and markers, nothing else) until a site file is named with ``--zg-site``, the
+``ZG_SITE`` environment variable or the ``zg_site`` ini option.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import cases as case_defs
+from .checks.findings import Finding, failed, report
+from .errors import TargetError, TargetUnavailable, UsageProblem, ZengardenError
+from .host_view import HostView
+from .site import Site, SiteError, load_site
+from .site.validate import controls_of
+from .targets import RouterHandle, Target, TargetSpec, make_target
+
+SITE_KEY = pytest.StashKey["Site | None"]()
+SPEC_KEY = pytest.StashKey[TargetSpec]()
+
+LAYER_MARKERS = {
+    "network": "segmentation and firewall checks (router data plane and configuration)",
+    "router": "router configuration and hardening checks",
+    "hosts": "blade host checks (files, services, sysctls)",
+    "cluster": "Kubernetes cluster checks",
+    "ingress": "ingress, TLS and WAF checks",
+    "dns": "DNS zone and record checks",
+    "secrets": "derived-secret checks",
+    "drill": "failover drills (disruptive; run with -m drill or --drill NAME)",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("zengarden", "pytest-zengarden: verify a homelab against its design")
+    group.addoption(
+        "--zg-site", metavar="FILE", default=None,
+        help="site file (YAML) describing the design; default: $ZG_SITE or the zg_site ini option",
+    )
+    group.addoption(
+        "--zg-target", metavar="TARGET", default=None,
+        help="what to check: 'lab' (default, the embedded lab), 'live' (real hardware, credentials from the "
+        "inventory) or 'offline=DIR' (recorded state)",
+    )
+    group.addoption(
+        "--provision", nargs="?", const="apply", default=None, choices=("apply", "plan"),
+        help="converge the target to the site before verifying ('--provision=plan' only shows the plan)",
+    )
+    group.addoption(
+        "--drill", metavar="NAME", action="append", default=[],
+        help="run the named failover drill from the site file (repeatable); also selects drill checks",
+    )
+    group.addoption(
+        "--allow-disruption", action="store_true", default=False,
+        help="required to run drills against a live site",
+    )
+    parser.addini("zg_site", "default site file for pytest-zengarden", default=None)
+    parser.addini("zg_target", "default target for pytest-zengarden (lab, live, offline=DIR)", default="lab")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in LAYER_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    config.addinivalue_line("markers", "control(id, section): the design control a check verifies")
+    config.addinivalue_line(
+        "markers", "control_from(path): the check verifies the site element at path (e.g. 'cluster.apiserver')"
+    )
+    config.addinivalue_line("markers", "roles(*roles): run a 'blade' check only on blades with one of these roles")
+
+    try:
+        spec = TargetSpec.parse(config.getoption("zg_target") or str(config.getini("zg_target") or "lab"))
+    except UsageProblem as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SPEC_KEY] = spec
+
+    site_path = _site_path(config)
+    site = None
+    if site_path is not None:
+        try:
+            site = load_site(site_path)
+        except SiteError as exc:
+            raise pytest.UsageError(f"the site file has {len(exc.problems)} problem(s):\n{exc}") from None
+    config.stash[SITE_KEY] = site
+
+    if config.getoption("provision"):
+        raise pytest.UsageError(
+            "--provision: this version has no provisioner yet (router, cluster and blade provisioning are "
+            "planned); run without --provision to verify"
+        )
+    if site is not None:
+        unknown = [d for d in config.getoption("drill") if d not in site.drills]
+        if unknown:
+            raise pytest.UsageError(f"--drill: unknown drill(s) {unknown}; the site defines {sorted(site.drills)}")
+
+
+def _site_path(config: pytest.Config) -> Path | None:
+    opt = config.getoption("zg_site")
+    if opt:
+        return Path(opt)
+    env = os.environ.get("ZG_SITE")
+    if env:
+        return Path(env)
+    ini = config.getini("zg_site")
+    if ini:
+        return Path(config.rootpath, str(ini))
+    return None
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    site = config.stash.get(SITE_KEY, None)
+    if site is None:
+        return None
+    return f"zengarden: site {site.name} ({len(site.blades)} blades), target {config.stash[SPEC_KEY]}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    site = metafunc.config.stash.get(SITE_KEY, None)
+    if site is None:
+        return
+    if "blade" in metafunc.fixturenames:
+        roles_marker = metafunc.definition.get_closest_marker("roles")
+        wanted = set(roles_marker.args) if roles_marker else None
+        names = [n for n, b in site.blades.items() if wanted is None or wanted & {r.value for r in b.roles}]
+        metafunc.parametrize("blade", names, ids=names, indirect=True)
+    for arg, make in case_defs.CASE_ARGS.items():
+        if arg in metafunc.fixturenames:
+            params = [
+                pytest.param(c.value, id=c.id, marks=pytest.mark.control(c.control, c.section)) for c in make(site)
+            ]
+            metafunc.parametrize(arg, params)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    site = config.stash.get(SITE_KEY, None)
+    drills = config.getoption("drill")
+    markexpr = config.getoption("markexpr") or ""
+    keep, drop = [], []
+    for item in items:
+        is_drill = item.get_closest_marker("drill") is not None
+        if is_drill and not drills and "drill" not in markexpr:
+            drop.append(item)  # drills are disruptive: only when asked for
+            continue
+        if is_drill and drills and not _drill_selected(item, drills):
+            drop.append(item)
+            continue
+        keep.append(item)
+        _record_controls(item, site)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+    if any(i.get_closest_marker("drill") for i in keep) and config.stash[SPEC_KEY].kind == "live":
+        if not config.getoption("allow_disruption"):
+            raise pytest.UsageError("drills disrupt a live site: add --allow-disruption to run them")
+
+
+def _drill_selected(item: pytest.Item, drills: list[str]) -> bool:
+    marker = item.get_closest_marker("drill")
+    named = set(marker.args) if marker else set()
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "drill_name" in callspec.params:
+        named.add(callspec.params["drill_name"])
+    return bool(named & set(drills))
+
+
+def _record_controls(item: pytest.Item, site: Site | None) -> None:
+    """Put each check's control ids and design sections into its report (JUnit properties)."""
+    seen = set()
+    pairs: list[tuple[str, str]] = []
+    for marker in item.iter_markers("control"):
+        pairs.append((str(marker.args[0]), str(marker.args[1]) if len(marker.args) > 1 else ""))
+    for marker in item.iter_markers("control_from"):
+        if site is None:
+            continue
+        controls = {".".join(map(str, loc)): traced for _, (loc, traced) in controls_of(site).items()}
+        traced = controls.get(str(marker.args[0]))
+        if traced is None:
+            raise pytest.UsageError(f"{item.nodeid}: control_from({marker.args[0]!r}) names no traced site element")
+        pairs.append((traced.control, traced.section))
+    for control, section in pairs:
+        if control in seen:
+            continue
+        seen.add(control)
+        item.user_properties.append(("control", control))
+        item.user_properties.append(("section", section))
+
+
+# ------------------------------------------------------------------------------------------- fixtures
+def _call(fn: Any, *args: Any) -> Any:
+    """Run a target accessor: unavailable -> skip, unreachable -> error naming host and cause."""
+    try:
+        return fn(*args)
+    except TargetUnavailable as exc:
+        pytest.skip(str(exc))
+    except (TargetError, ZengardenError) as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def site(pytestconfig: pytest.Config) -> Site:
+    """The validated site file."""
+    value = pytestconfig.stash.get(SITE_KEY, None)
+    if value is None:
+        pytest.fail("no site file: pass --zg-site FILE (or set ZG_SITE / the zg_site ini option)", pytrace=False)
+    return value
+
+
+@pytest.fixture(scope="session")
+def zg_target(pytestconfig: pytest.Config, site: Site) -> Iterator[Target]:
+    """The target chosen with --zg-target; closed at the end of the session."""
+    target = make_target(pytestconfig.stash[SPEC_KEY], site)
+    yield target
+    target.close()
+
+
+@pytest.fixture(scope="session")
+def router(zg_target: Target) -> RouterHandle:
+    """The router: ``router.config`` is its configuration, ``router.client`` a read/write client (live)."""
+    handle: RouterHandle = _call(zg_target.router)
+    _call(lambda: handle.config)  # read now, so an unreachable router errors here, once
+    return handle
+
+
+@pytest.fixture(scope="session")
+def cluster(zg_target: Target) -> Any:
+    """The cluster as a reader of objects (the kubernetes client on live targets)."""
+    return _call(zg_target.cluster)
+
+
+@pytest.fixture(scope="session")
+def blades(zg_target: Target) -> dict[str, Any]:
+    """Connections to blades, opened on first use and shared by the session."""
+    return {}
+
+
+@pytest.fixture
+def blade(request: pytest.FixtureRequest, zg_target: Target, blades: dict[str, Any]) -> HostView:
+    """One blade (parametrized over the site's blades; narrow with ``@pytest.mark.roles(...)``)."""
+    name = request.param
+    if name not in blades:
+        try:
+            blades[name] = zg_target.blade(name)
+        except (TargetUnavailable, ZengardenError) as exc:
+            blades[name] = exc  # remember the failure: every check on this blade reports it, none retries
+    got = blades[name]
+    if isinstance(got, TargetUnavailable):
+        pytest.skip(str(got))
+    if isinstance(got, Exception):
+        pytest.fail(str(got), pytrace=False)
+    return got  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def etcd(zg_target: Target) -> Any:
+    """An etcd client (members, status) over the v3 gateway."""
+    return _call(zg_target.etcd)
+
+
+@pytest.fixture(scope="session")
+def http(zg_target: Target) -> Any:
+    """An httpx client with timeouts, for HTTP(S) probes."""
+    return _call(zg_target.http)
+
+
+class Conformance:
+    """Asserts findings: deviations fail the check and are recorded (control, subject) in its report."""
+
+    def __init__(self, node: pytest.Item):
+        self.node = node
+
+    def check(self, findings: Finding | list[Finding]) -> None:
+        items = [findings] if isinstance(findings, Finding) else list(findings)
+        if not items:
+            pytest.fail("the check produced no findings (nothing was judged)", pytrace=False)
+        bad = failed(items)
+        for f in bad:
+            self.node.user_properties.append(("deviation", str(f)))
+        if bad:
+            pytest.fail("deviation from the design:\n" + report(bad), pytrace=False)
+
+
+@pytest.fixture
+def conformance(request: pytest.FixtureRequest) -> Conformance:
+    """``conformance.check(findings)``: fail with every deviation, each naming its control."""
+    assert isinstance(request.node, pytest.Item)
+    return Conformance(request.node)

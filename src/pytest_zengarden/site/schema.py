@@ -1,0 +1,574 @@
+"""The site file schema (version 1): the architecture design as data.
+
+Every element that encodes a design statement is :class:`Traced`: it carries a stable ``control`` id and
+the design ``section`` it comes from, and every check built from it reports both.  Unknown keys are
+errors everywhere (``extra="forbid"``).  Cross-references (segment, blade and ingress names) are
+checked by :mod:`pytest_zengarden.site.validate`, which also reports where in the file they are.
+
+``zengarden site schema`` prints the JSON Schema generated from these models.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from ..design_sections import check_section
+
+SCHEMA_VERSION = 1
+
+_CONTROL_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def _control_id(value: str) -> str:
+    if not _CONTROL_RE.match(value):
+        raise ValueError(f"control id {value!r} must look like 'NET-SEG-01' (upper-case words joined by '-')")
+    return value
+
+
+def _dns_label(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ValueError(f"{value!r} is not a DNS label (lower-case letters, digits, '-', at most 63)")
+    return value
+
+
+def _hostname(value: str) -> str:
+    if not _HOST_RE.match(value):
+        raise ValueError(f"{value!r} is not a lower-case DNS name")
+    return value
+
+
+def _as_list(value: object) -> object:
+    """Let a single reference be written without brackets: ``from: home`` means ``from: [home]``."""
+    return [value] if isinstance(value, str) else value
+
+
+ControlId = Annotated[str, AfterValidator(_control_id)]
+Section = Annotated[str, AfterValidator(check_section)]
+Name = Annotated[str, AfterValidator(_dns_label)]
+Hostname = Annotated[str, AfterValidator(_hostname)]
+RefList = Annotated[list[str], BeforeValidator(_as_list)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Model(BaseModel):
+    """Base of every site-file object: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Traced(Model):
+    """A design statement: ``control`` is its stable id, ``section`` the design section it comes from."""
+
+    control: ControlId = Field(description="Stable control id, e.g. NET-SEG-CLUSTER; unique in the site.")
+    section: Section = Field(description="Design section this statement comes from, e.g. 'Layer 1 / Firewall Strategy'.")
+
+
+# --------------------------------------------------------------------------------------------- network
+class SegmentKind(StrEnum):
+    """What a segment is: a router-attached LAN, a VPN, the internet side, or a cluster overlay."""
+
+    LAN = "lan"
+    VPN = "vpn"
+    WAN = "wan"
+    OVERLAY = "overlay"
+
+
+class WireGuard(Model):
+    """The router's WireGuard server for a VPN segment."""
+
+    listen_port: Port = 51820
+    mtu: int = Field(default=1420, ge=1280, le=9000)
+
+
+class Segment(Traced):
+    """A network segment from the design's segmentation table (or the internet, or a pod/service CIDR)."""
+
+    kind: SegmentKind
+    cidr: IPv4Network | None = Field(
+        default=None, description="The segment's subnet; the WAN segment may omit it (it is 'everything else')."
+    )
+    purpose: str = ""
+    router_interface: str | None = Field(
+        default=None, description="Router interface facing the segment (bridge, ether, wireguard); none for overlays."
+    )
+    router_address: IPv4Address | None = Field(
+        default=None, description="The router's own address in the segment (the gateway)."
+    )
+    ports: list[str] = Field(default_factory=list, description="Physical router ports joined to the interface.")
+    routed_via: str | None = Field(
+        default=None, description="Overlay only: the segment whose hosts carry this CIDR (pods via cluster)."
+    )
+    wireguard: WireGuard | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Segment:
+        if self.kind is not SegmentKind.WAN and self.cidr is None:
+            raise ValueError(f"a {self.kind.value} segment needs a cidr")
+        if self.kind is SegmentKind.OVERLAY:
+            if self.routed_via is None:
+                raise ValueError("an overlay segment needs routed_via (the segment whose hosts carry it)")
+            if self.router_interface is not None:
+                raise ValueError("an overlay segment has no router_interface")
+        elif self.router_interface is None:
+            raise ValueError(f"a {self.kind.value} segment needs router_interface")
+        if self.wireguard is not None and self.kind is not SegmentKind.VPN:
+            raise ValueError("wireguard settings belong to a vpn segment")
+        return self
+
+
+class Protocol(StrEnum):
+    """Protocols the flow matrix distinguishes; ``any`` in a statement means all of them."""
+
+    TCP = "tcp"
+    UDP = "udp"
+    ICMP = "icmp"
+    ANY = "any"
+
+
+PortSpec = Annotated[int | str, Field(description="A port (443) or an inclusive range ('1000-2000').")]
+
+
+class FlowStatement(Traced):
+    """One line of the firewall strategy: traffic from some segments to others, optionally narrowed."""
+
+    from_: RefList = Field(alias="from", description="Source segment names, or '*' for every segment.")
+    to: RefList = Field(description="Destination segment names, or '*' for every segment.")
+    protocol: Protocol = Protocol.ANY
+    ports: list[PortSpec] = Field(default_factory=list, description="Empty = every port (tcp/udp only).")
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _ports_need_protocol(self) -> FlowStatement:
+        if self.ports and self.protocol not in (Protocol.TCP, Protocol.UDP):
+            raise ValueError("ports can only be given with protocol tcp or udp")
+        return self
+
+
+class DefaultPolicy(Traced):
+    """What happens to a flow no statement names (the design: default deny)."""
+
+    verdict: Literal["deny", "allow"] = "deny"
+
+
+class Firewall(Model):
+    """The firewall *policy*: a default plus allow and deny statements; expanded into the flow matrix."""
+
+    default: DefaultPolicy
+    allow: list[FlowStatement] = Field(default_factory=list)
+    deny: list[FlowStatement] = Field(
+        default_factory=list,
+        description="Flows the design forbids explicitly (e.g. no inbound to management); may not overlap an allow.",
+    )
+
+
+# ---------------------------------------------------------------------------------------------- router
+class ApiEndpoint(Model):
+    """The RouterOS API service the plugin talks to."""
+
+    port: Port = 8728
+    ssl_port: Port = 8729
+
+
+class RestEndpoint(Model):
+    """The RouterOS 7 REST API (``www``/``www-ssl`` service)."""
+
+    scheme: Literal["http", "https"] = "https"
+    port: Port = 443
+
+
+class RouterService(Model):
+    """Expected state of one ``/ip/service`` entry."""
+
+    enabled: bool
+    port: Port | None = None
+    allowed_from: RefList = Field(default_factory=list, description="Segments allowed to reach it (address=).")
+
+
+class Hardening(Traced):
+    """Which router services are on, on which port, and from where."""
+
+    services: dict[str, RouterService]
+
+
+class Nat(Traced):
+    """Source NAT: masquerade only towards these segments (the WAN)."""
+
+    masquerade_to: RefList
+
+
+class RouterDns(Traced):
+    """The router's resolver: upstream servers and whether it answers LAN clients."""
+
+    servers: list[IPv4Address]
+    allow_remote_requests: bool = True
+
+
+class Router(Traced):
+    """The MikroTik router: identity, management address, API/REST endpoints and expected settings."""
+
+    identity: str
+    model: str = ""
+    routeros: str = Field(default="7", description="RouterOS major version.")
+    address: IPv4Address = Field(description="Address the plugin reaches the router on.")
+    api: ApiEndpoint = Field(default_factory=ApiEndpoint)
+    rest: RestEndpoint = Field(default_factory=RestEndpoint)
+    interface_lists: dict[str, RefList] = Field(
+        description="RouterOS interface lists (LAN, WAN) as the segments whose interfaces are members."
+    )
+    hardening: Hardening
+    nat: Nat
+    dns: RouterDns
+
+
+# ---------------------------------------------------------------------------------------------- blades
+class Role(StrEnum):
+    """What a blade does in the cluster."""
+
+    CONTROL_PLANE = "control-plane"
+    ETCD = "etcd"
+    WORKER = "worker"
+
+
+class Blade(Traced):
+    """One Raspberry Pi blade."""
+
+    address: IPv4Address
+    segment: str = "cluster"
+    roles: list[Role] = Field(min_length=1)
+    bootstrap: bool = Field(default=False, description="The server that ran --cluster-init.")
+    hardware: str = ""
+
+
+# --------------------------------------------------------------------------------------------- cluster
+class Etcd(Traced):
+    """The etcd control-plane store: members and quorum."""
+
+    members: list[str] = Field(min_length=1)
+    quorum: int = Field(ge=1)
+    client_port: Port = 2379
+    peer_port: Port = 2380
+
+
+class Cni(Traced):
+    """The CNI (Cilium replaces flannel)."""
+
+    name: str
+    version: str
+
+
+PsaLevel = Literal["privileged", "baseline", "restricted"]
+
+
+class PsaExemptions(Model):
+    """Pod Security Admission exemptions (AdmissionConfiguration ``exemptions``)."""
+
+    namespaces: list[Name] = Field(default_factory=list)
+    usernames: list[str] = Field(default_factory=list)
+    runtime_classes: list[str] = Field(default_factory=list)
+
+
+class PodSecurity(Traced):
+    """Pod Security Admission defaults for the cluster."""
+
+    enforce: PsaLevel
+    audit: PsaLevel
+    warn: PsaLevel
+    version: str = "latest"
+    exemptions: PsaExemptions = Field(default_factory=PsaExemptions)
+
+
+class MetalLB(Traced):
+    """MetalLB's address pool (the ingress VIPs come from it)."""
+
+    pool: str = "default-pool"
+    first: IPv4Address
+    last: IPv4Address
+    l2_advertisement: str = "default-advertisement"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MetalLB:
+        if self.first > self.last:
+            raise ValueError(f"pool range is empty: first {self.first} is after last {self.last}")
+        return self
+
+
+class ApiServerHardening(Traced):
+    """API-server settings the design asks for (Defense in Depth / Kubernetes and Audit)."""
+
+    secrets_encryption: bool = True
+    audit_log: bool = True
+    audit_policy_level: Literal["None", "Metadata", "Request", "RequestResponse"] = "Metadata"
+    admission_plugins: list[str] = Field(default_factory=lambda: ["NodeRestriction"])
+    oidc_issuer: str | None = None
+    oidc_username_claim: str = "email"
+
+
+class Cluster(Traced):
+    """The k3s cluster."""
+
+    distribution: Literal["k3s"] = "k3s"
+    version: Annotated[str, Field(pattern=r"^v1\.\d+\.\d+\+k3s\d+$")]
+    api_port: Port = 6443
+    api_endpoint: Hostname
+    control_plane: list[str] = Field(min_length=1)
+    etcd: Etcd
+    pod_network: str = Field(description="The overlay segment holding pod addresses.")
+    service_network: str = Field(description="The overlay segment holding service addresses.")
+    cni: Cni
+    pod_security: PodSecurity
+    metallb: MetalLB
+    apiserver: ApiServerHardening
+
+    @property
+    def kubernetes_minor(self) -> str:
+        """``1.32`` for ``v1.32.4+k3s1``."""
+        major, minor = self.version[1:].split(".")[:2]
+        return f"{major}.{minor}"
+
+
+# --------------------------------------------------------------------------------------------- ingress
+class TlsPolicy(Model):
+    """TLS versions an ingress may negotiate."""
+
+    min_version: Literal["1.2", "1.3"] = "1.3"
+    max_version: Literal["1.2", "1.3"] = "1.3"
+
+
+class Waf(Model):
+    """The web application firewall in front of an ingress class."""
+
+    engine: Literal["modsecurity"] = "modsecurity"
+    ruleset: Literal["owasp-crs"] = "owasp-crs"
+    mode: Literal["On", "DetectionOnly"] = "On"
+
+
+class RateLimit(Model):
+    """Per-client request rate limit at the ingress."""
+
+    requests_per_second: int = Field(ge=1)
+    burst: int = Field(default=0, ge=0)
+
+
+class IngressClass(Traced):
+    """An ingress class (internal or external) with its address and edge policy."""
+
+    controller: str = Field(description="IngressClass spec.controller, e.g. k8s.io/ingress-nginx-internal.")
+    namespace: Name
+    service: Name
+    vip: IPv4Address = Field(description="Its MetalLB address.")
+    exposure: Literal["lan", "cloudflare-tunnel"] = "lan"
+    tls: TlsPolicy = Field(default_factory=TlsPolicy)
+    waf: Waf | None = None
+    rate_limit: RateLimit | None = None
+    hosts: list[Hostname] = Field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------------- dns
+class Zone(Traced):
+    """A DNS zone with who is authoritative and who writes it."""
+
+    name: Hostname
+    visibility: Literal["public", "internal"]
+    authority: Literal["cloudflare", "router"]
+    writer: Literal["external-dns", "cloudflared", "manual"]
+    via_proxy: bool = Field(default=False, description="external-dns writes through the restrictive proxy.")
+
+
+class ProxyRule(Model):
+    """One allowed call through the restrictive proxy: a method and a minimatch path glob."""
+
+    method: Literal["GET", "PUT", "POST", "PATCH", "DELETE"]
+    path: str = Field(pattern=r"^/")
+
+
+class RestrictiveProxy(Traced):
+    """The proxy between external-dns and the router's REST API."""
+
+    host: Hostname = Field(description="Host header the proxy serves.")
+    blades: list[str] = Field(min_length=1, description="Blades the proxy runs on.")
+    port: Port = 5555
+    mode: Literal["RESTRICT", "WATCH"] = "RESTRICT"
+    upstream: str = Field(pattern=r"^https?://", description="Router REST base URL the proxy forwards to.")
+    allow: list[ProxyRule] = Field(min_length=1)
+
+
+class HostRecords(Traced):
+    """Static A records the router serves for every blade: ``<blade>.<zone>``."""
+
+    zone: Hostname
+
+
+class Dns(Model):
+    """DNS zones, the blade records and the writer path of the internal zone."""
+
+    zones: list[Zone] = Field(min_length=1)
+    blade_records: HostRecords
+    ingress_records: Traced = Field(description="Every internal ingress host resolves to its class VIP.")
+    proxy: RestrictiveProxy
+
+
+# --------------------------------------------------------------------------------------------- secrets
+class Kdf(Traced):
+    """The key-derivation function of the DerivedSecrets operator."""
+
+    algorithm: Literal["argon2id"] = "argon2id"
+    version: Literal[19] = 19
+    time_cost: int = Field(ge=1)
+    memory_kib: int = Field(ge=8)
+    parallelism: int = Field(ge=1)
+    hash_len: int = Field(default=32, ge=16)
+
+
+class MasterPasswordRef(Model):
+    """Where the master password lives in the cluster (never its value)."""
+
+    namespace: Name
+    secret: Name
+    key: str = "masterPassword"
+
+
+class DerivedKey(Model):
+    """One key of a DerivedSecret."""
+
+    type: Literal["password", "encryption-key", "custom"]
+    length: int | None = Field(default=None, ge=22, le=256)
+
+
+class DerivedSecret(Traced):
+    """A DerivedSecret the cluster must hold."""
+
+    namespace: Name
+    name: Name
+    keys: dict[str, DerivedKey] = Field(min_length=1)
+
+
+class Secrets(Model):
+    """Derived secrets: the KDF, where the master password is, and the secrets derived from it."""
+
+    kdf: Kdf
+    master: MasterPasswordRef
+    derived: list[DerivedSecret] = Field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------- observability, drills
+class Observability(Traced):
+    """Metrics and alerting endpoints."""
+
+    metrics: Literal["victoria-metrics"] = "victoria-metrics"
+    node_exporter_port: Port = 9100
+    alertmanager: bool = True
+    alert_receiver: str = "gotify"
+
+
+class Drill(Traced):
+    """A failover drill: what to break, what must stay true meanwhile, and how long it may take."""
+
+    kind: Literal["etcd-member-loss", "blade-loss", "vip-move"]
+    target: str = Field(description="A blade name (etcd-member-loss, blade-loss) or ingress class (vip-move).")
+    steady_state: list[str] = Field(min_length=1, description="Checks that must hold during and after the drill.")
+    max_duration_s: int = Field(default=120, ge=1, le=900)
+
+
+# ------------------------------------------------------------------------------------------- inventory
+class SecretRef(Model):
+    """Where a credential comes from: an environment variable or a file.  Never the credential itself."""
+
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env: VARIABLE or file: PATH")
+        return self
+
+
+def _no_literal_secret(value: object) -> object:
+    if isinstance(value, str | int):
+        raise ValueError(
+            "credentials never live in the site file; write {env: VARIABLE} or {file: PATH} instead"
+        )
+    return value
+
+
+SecretSource = Annotated[SecretRef, BeforeValidator(_no_literal_secret)]
+
+
+class RouterAccess(Model):
+    """How to log in to the router."""
+
+    username: str = "admin"
+    password: SecretSource
+    transport: Literal["api-ssl", "api", "rest"] = "api-ssl"
+    ca_file: Path | None = Field(default=None, description="CA bundle for API-SSL/HTTPS; system store if unset.")
+    verify_tls: bool = True
+    timeout_s: float = Field(default=5.0, gt=0, le=120)
+
+
+class SshAccess(Model):
+    """How to reach the blades over SSH (key authentication)."""
+
+    user: str
+    key_file: Path
+    port: Port = 22
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class KubeAccess(Model):
+    """Which kubeconfig (and context) reaches the cluster."""
+
+    kubeconfig: Path
+    context: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class EtcdAccess(Model):
+    """Client certificate files for etcd."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    timeout_s: float = Field(default=5.0, gt=0, le=120)
+
+
+class Inventory(Model):
+    """Where each target's credentials come from on a live site."""
+
+    router: RouterAccess | None = None
+    blades: SshAccess | None = None
+    cluster: KubeAccess | None = None
+    etcd: EtcdAccess | None = None
+
+
+# ------------------------------------------------------------------------------------------------ site
+class Site(Model):
+    """A site file: the whole design of one homelab."""
+
+    version: Literal[1] = Field(description="Schema version; this plugin reads version 1.")
+    name: Name
+    domain: Hostname
+    design: str = Field(default="", description="The design document this site states.")
+    segments: dict[Name, Segment] = Field(min_length=2)
+    firewall: Firewall
+    router: Router
+    blades: dict[Name, Blade] = Field(min_length=1)
+    cluster: Cluster
+    ingress: dict[Name, IngressClass] = Field(default_factory=dict)
+    dns: Dns
+    secrets: Secrets
+    observability: Observability
+    drills: dict[Name, Drill] = Field(default_factory=dict)
+    inventory: Inventory = Field(default_factory=Inventory)
+
+    def blades_with(self, role: Role | str) -> list[str]:
+        """Names of the blades that have ``role``, in site order."""
+        wanted = Role(role)
+        return [name for name, blade in self.blades.items() if wanted in blade.roles]
