@@ -50,9 +50,7 @@ def test_example_export() -> None:
         {".id": "*1", "name": "bridge-home", "comment": "Home Network - 192.168.88.0/24"},
         {".id": "*2", "name": "bridge-homelab", "comment": "Homelab K3s Cluster"},
     ]
-    assert records(config, "/interface list member") == [
-        {".id": "*1", "list": "LAN", "interface": "bridge-home"}
-    ]
+    assert records(config, "/interface list member") == [{".id": "*1", "list": "LAN", "interface": "bridge-home"}]
     assert records(config, "/ip/dns") == [{"allow-remote-requests": "yes", "servers": "8.8.8.8,1.1.1.1"}]
     assert config.find("/ip/service", name="telnet")[0]["disabled"] == "yes"
     assert config.find("/ip/service", name="api-ssl")[0]["address"] == "192.168.100.0/24"
@@ -102,11 +100,7 @@ def test_slash_form_header() -> None:
 
 
 def test_one_line_form_makes_its_menu_current() -> None:
-    text = (
-        "/interface bridge\n"
-        "/ip firewall nat add chain=srcnat action=masquerade\n"
-        "add chain=dstnat action=dst-nat\n"
-    )
+    text = "/interface bridge\n/ip firewall nat add chain=srcnat action=masquerade\nadd chain=dstnat action=dst-nat\n"
     config = parse_rsc(text)
     assert records(config, "/interface/bridge") == []
     assert [r["chain"] for r in config.items("/ip/firewall/nat")] == ["srcnat", "dstnat"]
@@ -230,9 +224,7 @@ def test_quoted_key_value_pair_splits_on_first_unquoted_equals() -> None:
 
 def test_set_on_singleton_menu_creates_then_updates_one_record() -> None:
     text = "/ip dns\nset allow-remote-requests=yes\nset servers=8.8.8.8,1.1.1.1 allow-remote-requests=no\n"
-    assert records(parse_rsc(text), "/ip/dns") == [
-        {"allow-remote-requests": "no", "servers": "8.8.8.8,1.1.1.1"}
-    ]
+    assert records(parse_rsc(text), "/ip/dns") == [{"allow-remote-requests": "no", "servers": "8.8.8.8,1.1.1.1"}]
 
 
 def test_set_without_item_on_a_list_menu_is_an_error() -> None:
@@ -437,13 +429,9 @@ _NOT_MENU |= {"move", "print", "run", "unset"}
 _SEGMENTS = st.text(string.ascii_lowercase + string.digits + "-", min_size=1, max_size=8).filter(
     lambda s: s not in _NOT_MENU
 )
-_KEYS = st.text(string.ascii_lowercase + string.digits + "-.", min_size=1, max_size=10).filter(
-    lambda k: k != ".id"
-)
+_KEYS = st.text(string.ascii_lowercase + string.digits + "-.", min_size=1, max_size=10).filter(lambda k: k != ".id")
 # Any text, weighted towards the characters that quoting, escaping and key=value splitting care about.
-_VALUES = st.text(
-    st.one_of(st.characters(codec="utf-8"), st.sampled_from('= "\\$?!#[],/_→\t\n')), max_size=16
-)
+_VALUES = st.text(st.one_of(st.characters(codec="utf-8"), st.sampled_from('= "\\$?!#[],/_→\t\n')), max_size=16)
 _NAMED_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "$": "\\$", "?": "\\?"}
 _SAFE_UNQUOTED = frozenset(string.ascii_letters + string.digits + "-_.,/:!*@+%=#")
 
@@ -513,9 +501,7 @@ _BLOCKS = [
 
 
 @given(st.lists(st.sampled_from(_BLOCKS), max_size=8), st.booleans())
-def test_errors_report_the_first_line_of_the_statement(
-    blocks: list[tuple[str, int]], continued: bool
-) -> None:
+def test_errors_report_the_first_line_of_the_statement(blocks: list[tuple[str, int]], continued: bool) -> None:
     prefix = ["/x", *(text for text, _ in blocks)]
     bad = 'add a=1 \\\n    comment="unterminated' if continued else 'add comment="unterminated'
     error = parse_error("\n".join([*prefix, bad, "add a=2"]) + "\n")

@@ -142,7 +142,8 @@ def test_every_problem_of_a_multiply_broken_site_has_a_line() -> None:
 def test_real_site_loads(site: Site) -> None:
     assert site.name == "zengarden"
     assert site.version == 1
-    assert list(site.segments) == ["cluster", "home", "management", "wireguard", "internet", "pods", "services"]
+    segments = ["cluster", "home", "management", "wireguard"]
+    assert list(site.segments) == [*segments, "internet", "pods", "services"]
     assert len(site.firewall.allow) == 5
     assert len(site.firewall.deny) == 4
 
@@ -254,3 +255,19 @@ def test_router_password_must_be_a_reference(tmp_path: Path, password: str, mess
     assert problem.line == 372
     assert problem.path.startswith("inventory.router.password")
     assert message in problem.message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="src bug: pydantic's lax int coerces YAML true to 1 before the schema sees it "
+    "(parse_port_spec rejects bools, but FlowStatement.ports and Site.version accept them)",
+)
+@pytest.mark.parametrize(
+    ("old", "new", "line"),
+    [("ports: [80, 443]", "ports: [80, true]", 83), ("version: 1\n", "version: true\n", 4)],
+)
+def test_yaml_booleans_are_not_numbers(old: str, new: str, line: int) -> None:
+    text = SITE_FILE.read_text(encoding="utf-8").replace(old, new, 1)
+    with pytest.raises(SiteError) as info:
+        parse_site(text, source="bool.yaml")
+    assert [p.line for p in info.value.problems] == [line]

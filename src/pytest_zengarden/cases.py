@@ -43,7 +43,8 @@ def interface_lists(site: Site) -> list[Case]:
 
 def gateways(site: Site) -> list[Case]:
     return [
-        _case(name, name, seg) for name, seg in site.segments.items()
+        _case(name, name, seg)
+        for name, seg in site.segments.items()
         if seg.router_address is not None and seg.cidr is not None
     ]
 

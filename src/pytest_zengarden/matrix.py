@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 from .ports import PORT_MAX, PORT_MIN, IntervalSet, PortRange, parse_port_spec
@@ -120,16 +121,19 @@ def _decision(kind: str, index: int, stmt: FlowStatement, verdict: Verdict) -> D
 
 def expand(firewall: Firewall, segments: Sequence[str]) -> FlowMatrix:
     """Expand the policy into a :class:`FlowMatrix` over ``segments`` (pure, total)."""
-    default = Decision(
-        firewall.default.verdict, firewall.default.control, firewall.default.section, "firewall.default"
-    )
+    default = Decision(firewall.default.verdict, firewall.default.control, firewall.default.section, "firewall.default")
     stmts: list[tuple[Decision, FlowStatement, set[str], set[str]]] = []
     # Denies first so that the first covering statement is the deciding one.
     for kind, items, verdict in (("deny", firewall.deny, "deny"), ("allow", firewall.allow, "allow")):
         for i, st in enumerate(items):
             v: Verdict = "deny" if verdict == "deny" else "allow"
             stmts.append(
-                (_decision(kind, i, st, v), st, set(resolve_refs(st.from_, segments)), set(resolve_refs(st.to, segments)))
+                (
+                    _decision(kind, i, st, v),
+                    st,
+                    set(resolve_refs(st.from_, segments)),
+                    set(resolve_refs(st.to, segments)),
+                )
             )
     rows: list[MatrixRow] = []
     for src in segments:
@@ -138,7 +142,9 @@ def expand(firewall: Firewall, segments: Sequence[str]) -> FlowMatrix:
                 continue
             for proto in PROTOCOLS:
                 applicable = [
-                    (d, st) for d, st, froms, tos in stmts if src in froms and dst in tos and _covers_protocol(st, proto)
+                    (d, st)
+                    for d, st, froms, tos in stmts
+                    if src in froms and dst in tos and _covers_protocol(st, proto)
                 ]
                 if proto not in PORTED:
                     rows.append(MatrixRow(src, dst, proto, None, applicable[0][0] if applicable else default))
@@ -157,7 +163,7 @@ def _port_rows(
             cuts.update((r.lo, r.hi + 1))
     bounds = sorted(cuts)
     out: list[MatrixRow] = []
-    for lo, nxt in zip(bounds, bounds[1:], strict=False):
+    for lo, nxt in pairwise(bounds):
         decision = next((d for d, ports in covered if lo in ports), default)
         if out and out[-1].decision == decision and out[-1].ports is not None and out[-1].ports.hi == lo - 1:
             out[-1] = MatrixRow(src, dst, proto, PortRange(out[-1].ports.lo, nxt - 1), decision)
@@ -192,8 +198,6 @@ def contradictions(firewall: Firewall, segments: Sequence[str]) -> list[Contradi
                     break
                 both = statement_ports(deny) & statement_ports(allow)
                 if both:
-                    out.append(
-                        Contradiction(ai, di, f"{pairs[0][0]}->{pairs[0][1]}:{proto.value}/{both.ranges[0].lo}")
-                    )
+                    out.append(Contradiction(ai, di, f"{pairs[0][0]}->{pairs[0][1]}:{proto.value}/{both.ranges[0].lo}"))
                     break
     return out

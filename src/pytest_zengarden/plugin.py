@@ -26,6 +26,7 @@ SITE_KEY = pytest.StashKey["Site | None"]()
 SPEC_KEY = pytest.StashKey[TargetSpec]()
 
 LAYER_MARKERS = {
+    "site": "site-file consistency checks (need no target)",
     "network": "segmentation and firewall checks (router data plane and configuration)",
     "router": "router configuration and hardening checks",
     "hosts": "blade host checks (files, services, sysctls)",
@@ -40,24 +41,37 @@ LAYER_MARKERS = {
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("zengarden", "pytest-zengarden: verify a homelab against its design")
     group.addoption(
-        "--zg-site", metavar="FILE", default=None,
+        "--zg-site",
+        metavar="FILE",
+        default=None,
         help="site file (YAML) describing the design; default: $ZG_SITE or the zg_site ini option",
     )
     group.addoption(
-        "--zg-target", metavar="TARGET", default=None,
+        "--zg-target",
+        metavar="TARGET",
+        default=None,
         help="what to check: 'lab' (default, the embedded lab), 'live' (real hardware, credentials from the "
         "inventory) or 'offline=DIR' (recorded state)",
     )
     group.addoption(
-        "--provision", nargs="?", const="apply", default=None, choices=("apply", "plan"),
+        "--provision",
+        nargs="?",
+        const="apply",
+        default=None,
+        choices=("apply", "plan"),
         help="converge the target to the site before verifying ('--provision=plan' only shows the plan)",
     )
     group.addoption(
-        "--drill", metavar="NAME", action="append", default=[],
+        "--drill",
+        metavar="NAME",
+        action="append",
+        default=[],
         help="run the named failover drill from the site file (repeatable); also selects drill checks",
     )
     group.addoption(
-        "--allow-disruption", action="store_true", default=False,
+        "--allow-disruption",
+        action="store_true",
+        default=False,
         help="required to run drills against a live site",
     )
     parser.addini("zg_site", "default site file for pytest-zengarden", default=None)
@@ -69,7 +83,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     config.addinivalue_line("markers", "control(id, section): the design control a check verifies")
     config.addinivalue_line(
-        "markers", "control_from(path): the check verifies the site element at path (e.g. 'cluster.apiserver')"
+        "markers",
+        "control_from(path): the check verifies the site element at path (e.g. 'cluster.apiserver')",
     )
     config.addinivalue_line("markers", "roles(*roles): run a 'blade' check only on blades with one of these roles")
 
@@ -154,9 +169,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-    if any(i.get_closest_marker("drill") for i in keep) and config.stash[SPEC_KEY].kind == "live":
-        if not config.getoption("allow_disruption"):
-            raise pytest.UsageError("drills disrupt a live site: add --allow-disruption to run them")
+    live = config.stash[SPEC_KEY].kind == "live"
+    if live and not config.getoption("allow_disruption") and any(i.get_closest_marker("drill") for i in keep):
+        raise pytest.UsageError("drills disrupt a live site: add --allow-disruption to run them")
 
 
 def _drill_selected(item: pytest.Item, drills: list[str]) -> bool:

@@ -78,9 +78,7 @@ class RouterConfig:
 
     def active(self, menu: str) -> tuple[Record, ...]:
         """Records that are neither disabled nor dynamic: those that take effect and can be edited."""
-        return tuple(
-            r for r in self.items(menu) if not as_bool(r.get("disabled")) and not as_bool(r.get("dynamic"))
-        )
+        return tuple(r for r in self.items(menu) if not as_bool(r.get("disabled")) and not as_bool(r.get("dynamic")))
 
     def find(self, menu: str, **match: str) -> tuple[Record, ...]:
         """Records of ``menu`` whose named properties equal the given strings."""

@@ -7,6 +7,7 @@ naming host and cause); what a target cannot provide at all raises :class:`Targe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -166,7 +167,9 @@ class LiveTarget(Target):
     def _need(self, section: str) -> Any:
         value = getattr(self.inventory, section)
         if value is None:
-            raise TargetError(self.name, f"inventory.{section} is not set: say where the {section} credentials come from")
+            raise TargetError(
+                self.name, f"inventory.{section} is not set: say where the {section} credentials come from"
+            )
         return value
 
     def router(self) -> RouterHandle:
@@ -184,13 +187,20 @@ class LiveTarget(Target):
         if access.transport == "rest":
             verify = tls_context(access.ca_file, access.verify_tls) if r.rest.scheme == "https" else False
             client = RouterRestClient(
-                f"{r.rest.scheme}://{address}:{r.rest.port}", access.username, password,
-                verify=verify, timeout=access.timeout_s,
+                f"{r.rest.scheme}://{address}:{r.rest.port}",
+                access.username,
+                password,
+                verify=verify,
+                timeout=access.timeout_s,
             )
         elif access.transport == "api-ssl":
             client = RouterApiClient(
-                address, access.username, password, port=r.api.ssl_port,
-                tls=tls_context(access.ca_file, access.verify_tls), timeout=access.timeout_s,
+                address,
+                access.username,
+                password,
+                port=r.api.ssl_port,
+                tls=tls_context(access.ca_file, access.verify_tls),
+                timeout=access.timeout_s,
             )
         else:
             client = RouterApiClient(address, access.username, password, port=r.api.port, timeout=access.timeout_s)
@@ -235,10 +245,9 @@ class LiveTarget(Target):
 
     def close(self) -> None:
         while self._closers:
-            try:
+            # Closing is best effort: a dead connection must not fail the session.
+            with contextlib.suppress(Exception):
                 self._closers.pop()()
-            except Exception:  # closing is best effort; a dead connection must not fail the session
-                pass
 
 
 class LabTarget(LiveTarget):

@@ -85,7 +85,8 @@ def metallb_pool(site: Site, pools: list[KubeObject], adverts: list[KubeObject])
     if bounds != [(mlb.first, mlb.last)]:
         return finding(mlb, subject, False, f"addresses {addresses}, expected ['{mlb.first}-{mlb.last}']")
     announced = [
-        a for a in adverts
+        a
+        for a in adverts
         if (a.get("metadata") or {}).get("name") == mlb.l2_advertisement
         and mlb.pool in ((a.get("spec") or {}).get("ipAddressPools") or [mlb.pool])
     ]

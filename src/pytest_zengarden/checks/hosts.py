@@ -68,15 +68,44 @@ def k3s_config(site: Site, blade: str, text: str | None) -> list[Finding]:
 
     c = site.cluster
     pods, svcs = site.segments[c.pod_network].cidr, site.segments[c.service_network].cidr
-    expect(site.segments[c.pod_network], "cluster-cidr", str(cfg.get("cluster-cidr")) == str(pods), cfg.get("cluster-cidr"), str(pods))
-    expect(site.segments[c.service_network], "service-cidr", str(cfg.get("service-cidr")) == str(svcs), cfg.get("service-cidr"), str(svcs))
+    expect(
+        site.segments[c.pod_network],
+        "cluster-cidr",
+        str(cfg.get("cluster-cidr")) == str(pods),
+        cfg.get("cluster-cidr"),
+        str(pods),
+    )
+    expect(
+        site.segments[c.service_network],
+        "service-cidr",
+        str(cfg.get("service-cidr")) == str(svcs),
+        cfg.get("service-cidr"),
+        str(svcs),
+    )
     if c.cni.name != "flannel":
         expect(c.cni, "flannel-backend", cfg.get("flannel-backend") == "none", cfg.get("flannel-backend"), "none")
-        expect(c.cni, "disable-network-policy", _flag(cfg, "disable-network-policy"), cfg.get("disable-network-policy"), True)
+        expect(
+            c.cni,
+            "disable-network-policy",
+            _flag(cfg, "disable-network-policy"),
+            cfg.get("disable-network-policy"),
+            True,
+        )
     hard = c.apiserver
-    expect(hard, "secrets-encryption", _flag(cfg, "secrets-encryption") == hard.secrets_encryption,
-           cfg.get("secrets-encryption"), hard.secrets_encryption)
-    expect(c, "tls-san", c.api_endpoint in _as_list(cfg.get("tls-san")), _as_list(cfg.get("tls-san")), c.api_endpoint)
+    expect(
+        hard,
+        "secrets-encryption",
+        _flag(cfg, "secrets-encryption") == hard.secrets_encryption,
+        cfg.get("secrets-encryption"),
+        hard.secrets_encryption,
+    )
+    expect(
+        c,
+        "tls-san",
+        c.api_endpoint in _as_list(cfg.get("tls-san")),
+        _as_list(cfg.get("tls-san")),
+        c.api_endpoint,
+    )
 
     args: dict[str, str] = {}
     for a in _as_list(cfg.get("kube-apiserver-arg")):
@@ -94,7 +123,13 @@ def k3s_config(site: Site, blade: str, text: str | None) -> list[Finding]:
         expect(statement, f"kube-apiserver-arg {k}", ok, have, v)
     plugins = set(args.get("enable-admission-plugins", "").split(",")) - {""}
     missing = [p for p in hard.admission_plugins if p not in plugins]
-    expect(hard, "kube-apiserver-arg enable-admission-plugins", not missing, sorted(plugins), hard.admission_plugins)
+    expect(
+        hard,
+        "kube-apiserver-arg enable-admission-plugins",
+        not missing,
+        sorted(plugins),
+        hard.admission_plugins,
+    )
     return out
 
 
@@ -114,12 +149,24 @@ def psa_admission(site: Site, blade: str, text: str | None) -> list[Finding]:
     out = []
     for mode in ("enforce", "audit", "warn"):
         want, have = getattr(psa, mode), defaults.get(mode)
-        out.append(finding(psa, f"{subject} defaults.{mode}", have == want,
-                           f"{have!r}" if have == want else f"{have!r}, expected {want!r}"))
+        out.append(
+            finding(
+                psa,
+                f"{subject} defaults.{mode}",
+                have == want,
+                f"{have!r}" if have == want else f"{have!r}, expected {want!r}",
+            )
+        )
     have_ns = sorted((conf.get("exemptions") or {}).get("namespaces") or [])
     want_ns = sorted(psa.exemptions.namespaces)
-    out.append(finding(psa, f"{subject} exemptions.namespaces", have_ns == want_ns,
-                       f"{have_ns}" if have_ns == want_ns else f"{have_ns}, expected {want_ns}"))
+    out.append(
+        finding(
+            psa,
+            f"{subject} exemptions.namespaces",
+            have_ns == want_ns,
+            f"{have_ns}" if have_ns == want_ns else f"{have_ns}, expected {want_ns}",
+        )
+    )
     return out
 
 

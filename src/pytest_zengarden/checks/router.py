@@ -16,13 +16,17 @@ def segment_address(site: Site, segment: str, config: RouterConfig) -> Finding:
     assert seg.cidr is not None and seg.router_address is not None
     want = f"{seg.router_address}/{seg.cidr.prefixlen}"
     present = [
-        r for r in config.active("/ip/address") if r.get("address") == want and r.get("interface") == seg.router_interface
+        r
+        for r in config.active("/ip/address")
+        if r.get("address") == want and r.get("interface") == seg.router_interface
     ]
     if present:
         return finding(seg, f"{segment} gateway", True, f"{want} on {seg.router_interface}")
     elsewhere = [r.get("interface", "?") for r in config.active("/ip/address") if r.get("address") == want]
     where = f"; it is on {', '.join(elsewhere)}" if elsewhere else ""
-    return finding(seg, f"{segment} gateway", False, f"expected {want} on {seg.router_interface}, not configured{where}")
+    return finding(
+        seg, f"{segment} gateway", False, f"expected {want} on {seg.router_interface}, not configured{where}"
+    )
 
 
 def interface_list(site: Site, name: str, config: RouterConfig) -> Finding:
@@ -39,7 +43,7 @@ def interface_list(site: Site, name: str, config: RouterConfig) -> Finding:
 
 
 def _service_networks(site: Site, segments: list[str]) -> set[IPv4Network]:
-    return {site.segments[s].cidr for s in segments if site.segments[s].cidr is not None}  # type: ignore[misc]
+    return {cidr for s in segments if (cidr := site.segments[s].cidr) is not None}
 
 
 def service(site: Site, name: str, config: RouterConfig) -> Finding:
@@ -55,24 +59,25 @@ def service(site: Site, name: str, config: RouterConfig) -> Finding:
     row = rows[0]
     enabled = not as_bool(row.get("disabled"))
     if enabled != spec.enabled:
-        want = "enabled" if spec.enabled else "disabled"
-        have = "enabled" if enabled else "disabled"
-        return finding(statement, subject, False, f"expected {want}, the router has it {have}")
+        state = {True: "enabled", False: "disabled"}
+        return finding(statement, subject, False, f"expected {state[spec.enabled]}, the router has it {state[enabled]}")
     if not enabled:
         return finding(statement, subject, True, "disabled")
     problems = []
     if spec.port is not None and row.get("port") not in (None, "", str(spec.port)):
         problems.append(f"port {row.get('port')}, expected {spec.port}")
     if spec.allowed_from:
-        want = _service_networks(site, spec.allowed_from)
+        allowed = _service_networks(site, spec.allowed_from)
         have_raw = split_list(row.get("address"))
         if not have_raw:
-            problems.append(f"reachable from any address, expected only {sorted(map(str, want))}")
+            problems.append(f"reachable from any address, expected only {sorted(map(str, allowed))}")
         else:
-            have = {ip_network(a, strict=False) for a in have_raw}
-            extra = [str(n) for n in have if not any(n.subnet_of(w) for w in want if n.version == w.version)]  # type: ignore[arg-type]
+            networks = {ip_network(a, strict=False) for a in have_raw}
+            extra = sorted(
+                str(n) for n in networks if not isinstance(n, IPv4Network) or not any(n.subnet_of(w) for w in allowed)
+            )
             if extra:
-                problems.append(f"also reachable from {extra}, expected only {sorted(map(str, want))}")
+                problems.append(f"also reachable from {extra}, expected only {sorted(map(str, allowed))}")
     if problems:
         return finding(statement, subject, False, "; ".join(problems))
     return finding(statement, subject, True, "enabled as designed")
@@ -135,6 +140,8 @@ def dns_record(record: ExpectedRecord, config: RouterConfig) -> Finding:
     if not addresses:
         return finding(record.statement, record.name, False, f"no A record; expected {record.address} ({record.why})")
     return finding(
-        record.statement, record.name, False, f"A {', '.join(addresses)}; expected {record.address} ({record.why})"
+        record.statement,
+        record.name,
+        False,
+        f"A {', '.join(addresses)}; expected {record.address} ({record.why})",
     )
-

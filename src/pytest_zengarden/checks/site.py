@@ -29,7 +29,9 @@ def matrix_total(site: Site, matrix: FlowMatrix | None = None) -> list[Finding]:
             for row in rows:
                 assert row.ports is not None
                 if row.ports.lo != expect:
-                    gaps.append(f"ports {expect}..{row.ports.lo - 1} {'overlap' if row.ports.lo < expect else 'missing'}")
+                    gaps.append(
+                        f"ports {expect}..{row.ports.lo - 1} {'overlap' if row.ports.lo < expect else 'missing'}"
+                    )
                 expect = row.ports.hi + 1
             if expect != PORT_MAX + 1:
                 gaps.append(f"ports {expect}..{PORT_MAX} missing")
@@ -43,4 +45,3 @@ def etcd_quorum(site: Site) -> Finding:
     n = len(etcd.members)
     ok = n % 2 == 1 and etcd.quorum == n // 2 + 1
     return finding(etcd, "etcd", ok, f"{n} members, quorum {etcd.quorum}, tolerates {n - etcd.quorum} failure(s)")
-

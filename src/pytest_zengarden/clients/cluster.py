@@ -22,7 +22,9 @@ class KubeClusterClient:
             raise TargetError(self.endpoint, f"kubeconfig {kubeconfig} does not exist")
         try:
             cfg = client.Configuration()
-            config.load_kube_config(config_file=str(kubeconfig), context=context, client_configuration=cfg)
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(kubeconfig), context=context, client_configuration=cfg
+            )
         except Exception as exc:  # the loader raises ConfigException, KeyError, yaml errors...
             raise TargetError(self.endpoint, f"cannot load kubeconfig: {exc}") from None
         cfg.retries = 0
@@ -34,7 +36,7 @@ class KubeClusterClient:
     def _dynamic(self) -> Any:
         # Discovery is a network call: do it on first use, inside the error mapping.
         if self._dyn is None:
-            self._dyn = self._dynamic_cls(self.api_client)
+            self._dyn = self._dynamic_cls(self.api_client)  # type: ignore[no-untyped-call]
         return self._dyn
 
     def list(self, kind: str) -> list[KubeObject]:
@@ -50,7 +52,7 @@ class KubeClusterClient:
         return items
 
     def close(self) -> None:
-        self.api_client.close()
+        self.api_client.close()  # type: ignore[no-untyped-call]
 
 
 def _cause(exc: BaseException) -> str:
@@ -62,7 +64,12 @@ def _cause(exc: BaseException) -> str:
     if isinstance(exc, ApiException):
         return f"HTTP {exc.status} {exc.reason}"
     text = str(exc)
-    for marker in ("Connection refused", "timed out", "Name or service not known", "certificate verify failed"):
+    for marker in (
+        "Connection refused",
+        "timed out",
+        "Name or service not known",
+        "certificate verify failed",
+    ):
         if marker in text:
             return marker.lower()
     return text.splitlines()[0][:200] if text else type(exc).__name__

@@ -8,6 +8,7 @@ and the cause (refused, timed out, TLS, login refused, malformed reply), never t
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
@@ -114,7 +115,7 @@ class RouterApiClient:
             )
         except TrapError as exc:
             raise TargetError(self.endpoint, f"login refused for user {username!r} ({exc.message})") from None
-        except (OSError, socket.timeout) as exc:
+        except (TimeoutError, OSError) as exc:
             raise TargetError(self.endpoint, _describe_os_error(exc)) from None
         except LibRouterosError as exc:
             raise TargetError(self.endpoint, f"API protocol error during login: {exc}") from None
@@ -126,7 +127,7 @@ class RouterApiClient:
             return [{k: stringify(v) for k, v in row.items()} for row in self._api(cmd, **words)]
         except TrapError as exc:
             raise TargetError(self.endpoint, f"{cmd}: {exc.message}") from None
-        except (OSError, socket.timeout) as exc:
+        except (TimeoutError, OSError) as exc:
             raise TargetError(self.endpoint, f"{cmd}: {_describe_os_error(exc)}") from None
         except (LibRouterosError, ValueError) as exc:
             raise TargetError(self.endpoint, f"{cmd}: malformed reply ({exc})") from None
@@ -156,10 +157,8 @@ class RouterApiClient:
         self._run(f"{normalize_menu(menu)}/move", numbers=",".join(item_ids), destination=destination)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._api.close()
-        except OSError:
-            pass
 
 
 class RouterRestClient:

@@ -33,9 +33,7 @@ class ManifestCluster:
                 if doc is None:
                     continue
                 if not isinstance(doc, dict) or "kind" not in doc:
-                    raise TargetError(
-                        self.endpoint, f"{path} document {i + 1}: not a Kubernetes object (no kind)"
-                    )
+                    raise TargetError(self.endpoint, f"{path} document {i + 1}: not a Kubernetes object (no kind)")
                 if doc["kind"].endswith("List") and isinstance(doc.get("items"), list):
                     out.extend(doc["items"])
                 else:

@@ -107,15 +107,15 @@ def _pydantic_loc(raw: object, loc: Sequence[str | int]) -> Loc:
     cur: object = raw
     for part in loc:
         if isinstance(cur, dict) and part in cur:
-            out.append(part)
-            cur = cur[part]
+            step: object = cur[part]
         elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
-            out.append(part)
-            cur = cur[part]
+            step = cur[part]
         elif isinstance(cur, dict) and isinstance(part, str) and part.replace("_", "").replace("-", "").isalnum():
-            # A missing required key: name it, it is the field the user has to add.
-            out.append(part)
-            cur = None
+            step = None  # a missing required key: name it, it is the field the user has to add
+        else:
+            continue  # a pydantic tag, not a place in the file
+        out.append(part)
+        cur = step
     return tuple(out)
 
 
@@ -157,8 +157,14 @@ def parse_site(text: str, source: str = "<site>", base_dir: Path | None = None) 
     version = raw.get("version")
     if version is not None and version != SCHEMA_VERSION:
         raise SiteError(
-            [Problem(source, lines.line_of(("version",)), ("version",),
-                     f"this plugin reads site schema version {SCHEMA_VERSION}, the file says {version!r}")]
+            [
+                Problem(
+                    source,
+                    lines.line_of(("version",)),
+                    ("version",),
+                    f"this plugin reads site schema version {SCHEMA_VERSION}, the file says {version!r}",
+                )
+            ]
         )
     try:
         site = Site.model_validate(raw)

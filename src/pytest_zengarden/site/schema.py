@@ -68,7 +68,9 @@ class Traced(Model):
     """A design statement: ``control`` is its stable id, ``section`` the design section it comes from."""
 
     control: ControlId = Field(description="Stable control id, e.g. NET-SEG-CLUSTER; unique in the site.")
-    section: Section = Field(description="Design section this statement comes from, e.g. 'Layer 1 / Firewall Strategy'.")
+    section: Section = Field(
+        description="Design section this statement comes from, e.g. 'Layer 1 / Firewall Strategy'."
+    )
 
 
 # --------------------------------------------------------------------------------------------- network
@@ -93,11 +95,13 @@ class Segment(Traced):
 
     kind: SegmentKind
     cidr: IPv4Network | None = Field(
-        default=None, description="The segment's subnet; the WAN segment may omit it (it is 'everything else')."
+        default=None,
+        description="The segment's subnet; the WAN segment may omit it (it is 'everything else').",
     )
     purpose: str = ""
     router_interface: str | None = Field(
-        default=None, description="Router interface facing the segment (bridge, ether, wireguard); none for overlays."
+        default=None,
+        description="Router interface facing the segment (bridge, ether, wireguard); none for overlays.",
     )
     router_address: IPv4Address | None = Field(
         default=None, description="The router's own address in the segment (the gateway)."
@@ -493,9 +497,7 @@ class SecretRef(Model):
 
 def _no_literal_secret(value: object) -> object:
     if isinstance(value, str | int):
-        raise ValueError(
-            "credentials never live in the site file; write {env: VARIABLE} or {file: PATH} instead"
-        )
+        raise ValueError("credentials never live in the site file; write {env: VARIABLE} or {file: PATH} instead")
     return value
 
 

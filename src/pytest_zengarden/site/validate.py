@@ -25,7 +25,18 @@ Finding = tuple[Loc, str]
 def validate_site(site: Site) -> list[Finding]:
     """Every semantic problem in ``site``; empty when the site is consistent."""
     out: list[Finding] = []
-    for check in (_segments, _firewall, _router, _blades, _cluster, _ingress, _dns, _secrets, _drills, _controls):
+    for check in (
+        _segments,
+        _firewall,
+        _router,
+        _blades,
+        _cluster,
+        _ingress,
+        _dns,
+        _secrets,
+        _drills,
+        _controls,
+    ):
         out.extend(check(site))
     return out
 
@@ -124,7 +135,10 @@ def _router(site: Site) -> Iterator[Finding]:
         if seg is None:
             yield ("router", "nat", "masquerade_to", i), f"unknown segment '{ref}'"
         elif seg.kind is not SegmentKind.WAN:
-            yield ("router", "nat", "masquerade_to", i), f"segment '{ref}' is not a wan segment; masquerade only to WAN"
+            yield (
+                ("router", "nat", "masquerade_to", i),
+                f"segment '{ref}' is not a wan segment; masquerade only to WAN",
+            )
 
 
 def _blades(site: Site) -> Iterator[Finding]:
@@ -149,7 +163,10 @@ def _blades(site: Site) -> Iterator[Finding]:
             if Role.CONTROL_PLANE not in blade.roles:
                 yield (*loc, "bootstrap"), "only a control-plane blade can bootstrap the cluster"
     if len(bootstraps) > 1:
-        yield ("blades", bootstraps[1], "bootstrap"), f"only one blade may bootstrap; '{bootstraps[0]}' already does"
+        yield (
+            ("blades", bootstraps[1], "bootstrap"),
+            f"only one blade may bootstrap; '{bootstraps[0]}' already does",
+        )
 
 
 def _blade_refs(site: Site, names: list[str], loc: Loc, role: Role | None = None) -> Iterator[Finding]:
@@ -170,7 +187,10 @@ def _cluster(site: Site) -> Iterator[Finding]:
     yield from _blade_refs(site, c.control_plane, ("cluster", "control_plane"), Role.CONTROL_PLANE)
     for name in site.blades_with(Role.CONTROL_PLANE):
         if name not in c.control_plane:
-            yield ("blades", name, "roles"), f"blade '{name}' has role control-plane but is not in cluster.control_plane"
+            yield (
+                ("blades", name, "roles"),
+                f"blade '{name}' has role control-plane but is not in cluster.control_plane",
+            )
     yield from _blade_refs(site, c.etcd.members, ("cluster", "etcd", "members"), Role.ETCD)
     n = len(c.etcd.members)
     if n % 2 == 0:
@@ -189,7 +209,10 @@ def _cluster(site: Site) -> Iterator[Finding]:
         yield ("cluster", "service_network"), "pods and services need different segments"
     for name in c.pod_security.exemptions.namespaces:
         if c.pod_security.exemptions.namespaces.count(name) > 1:
-            yield ("cluster", "pod_security", "exemptions", "namespaces"), f"namespace '{name}' is listed twice"
+            yield (
+                ("cluster", "pod_security", "exemptions", "namespaces"),
+                f"namespace '{name}' is listed twice",
+            )
             break
     pool = c.metallb
     home = _segment_of(site, pool.first)
@@ -197,7 +220,10 @@ def _cluster(site: Site) -> Iterator[Finding]:
         yield ("cluster", "metallb"), f"pool {pool.first}-{pool.last} must lie inside one segment"
     for name, blade in site.blades.items():
         if pool.first <= blade.address <= pool.last:
-            yield ("cluster", "metallb", "first"), f"pool {pool.first}-{pool.last} contains blade '{name}' ({blade.address})"
+            yield (
+                ("cluster", "metallb", "first"),
+                f"pool {pool.first}-{pool.last} contains blade '{name}' ({blade.address})",
+            )
 
 
 def _ingress(site: Site) -> Iterator[Finding]:
@@ -212,7 +238,10 @@ def _ingress(site: Site) -> Iterator[Finding]:
             yield (*loc, "vip"), f"{cls.vip} is already the VIP of ingress class '{vips[cls.vip]}'"
         vips.setdefault(cls.vip, name)
         if cls.tls.min_version > cls.tls.max_version:
-            yield (*loc, "tls"), f"min_version {cls.tls.min_version} is above max_version {cls.tls.max_version}"
+            yield (
+                (*loc, "tls"),
+                f"min_version {cls.tls.min_version} is above max_version {cls.tls.max_version}",
+            )
         for i, host in enumerate(cls.hosts):
             if host in hosts:
                 yield (*loc, "hosts", i), f"host '{host}' is already served by ingress class '{hosts[host]}'"
@@ -228,7 +257,10 @@ def _dns(site: Site) -> Iterator[Finding]:
         if zone.via_proxy and zone.writer != "external-dns":
             yield ("dns", "zones", i, "via_proxy"), "only external-dns writes through the restrictive proxy"
         if zone.via_proxy and zone.authority != "router":
-            yield ("dns", "zones", i, "via_proxy"), "the restrictive proxy fronts the router; authority must be router"
+            yield (
+                ("dns", "zones", i, "via_proxy"),
+                "the restrictive proxy fronts the router; authority must be router",
+            )
     yield from _blade_refs(site, site.dns.proxy.blades, ("dns", "proxy", "blades"))
 
 
@@ -276,7 +308,10 @@ def _controls(site: Site) -> Iterator[Finding]:
 
     for loc, traced in _walk_traced(site, ()):
         if traced.control in first:
-            yield (*loc, "control"), f"control id '{traced.control}' is already used at {format_loc(first[traced.control])}"
+            yield (
+                (*loc, "control"),
+                f"control id '{traced.control}' is already used at {format_loc(first[traced.control])}",
+            )
         else:
             first[traced.control] = loc
 
