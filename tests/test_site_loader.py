@@ -81,7 +81,7 @@ def test_broken_file_problems_carry_file_line_and_field(name: str) -> None:
     assert [p.path or None for p in err.problems] == [e.get("field") for e in EXPECTED[name]]
 
 
-def test_error_path_is_the_path_the_caller_passed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_error_path_is_the_path_the_caller_passed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(BROKEN)
     err = load_error(Path("unknown_segment.yaml"))
     assert str(err) == "unknown_segment.yaml:81 firewall.allow[1].to: unknown segment 'homee'"
@@ -225,10 +225,6 @@ def test_inventory_home_paths_expand(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert inv.blades.key_file == tmp_path / "home" / ".ssh" / "id"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: loader._resolve_paths only resolves router.ca_file when the password comes from a file",
-)
 def test_router_ca_file_resolves_with_env_password(tmp_path: Path) -> None:
     path = _site_with_inventory(
         tmp_path, "  router:\n    password: {env: ZG_ROUTER_PASSWORD}\n    ca_file: certs/ca.pem\n"
@@ -257,11 +253,6 @@ def test_router_password_must_be_a_reference(tmp_path: Path, password: str, mess
     assert message in problem.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: pydantic's lax int coerces YAML true to 1 before the schema sees it "
-    "(parse_port_spec rejects bools, but FlowStatement.ports and Site.version accept them)",
-)
 @pytest.mark.parametrize(
     ("old", "new", "line"),
     [("ports: [80, 443]", "ports: [80, true]", 83), ("version: 1\n", "version: true\n", 4)],

@@ -25,7 +25,10 @@ from .router_config import RouterConfig
 from .safety import require_lab_netns
 from .site.schema import Inventory, Site
 
-DEFAULT_LAB_STATE = Path(os.environ.get("ZG_LAB_STATE", "/var/lib/zengarden/lab"))
+
+def default_lab_state() -> Path:
+    """Where `zengarden lab up` keeps the lab's state (``$ZG_LAB_STATE`` overrides)."""
+    return Path(os.environ.get("ZG_LAB_STATE", "/var/lib/zengarden/lab"))
 
 
 @dataclass(frozen=True)
@@ -255,8 +258,8 @@ class LabTarget(LiveTarget):
 
     name = "lab"
 
-    def __init__(self, site: Site, state_dir: Path = DEFAULT_LAB_STATE):
-        self.state_dir = state_dir
+    def __init__(self, site: Site, state_dir: Path | None = None):
+        self.state_dir = state_dir = state_dir or default_lab_state()
         inventory, problem = self._lab_inventory(state_dir)
         super().__init__(site, inventory, guard=require_lab_netns)
         self._problem = problem

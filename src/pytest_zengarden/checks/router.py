@@ -72,7 +72,10 @@ def service(site: Site, name: str, config: RouterConfig) -> Finding:
         if not have_raw:
             problems.append(f"reachable from any address, expected only {sorted(map(str, allowed))}")
         else:
-            networks = {ip_network(a, strict=False) for a in have_raw}
+            try:
+                networks = {ip_network(a, strict=False) for a in have_raw}
+            except ValueError:
+                return finding(statement, subject, False, f"address={row.get('address')!r} is not a list of networks")
             extra = sorted(
                 str(n) for n in networks if not isinstance(n, IPv4Network) or not any(n.subnet_of(w) for w in allowed)
             )

@@ -155,7 +155,7 @@ def parse_site(text: str, source: str = "<site>", base_dir: Path | None = None) 
     if not isinstance(raw, dict):
         raise SiteError([Problem(source, lines.line_of(()), (), "a site file is a YAML mapping")])
     version = raw.get("version")
-    if version is not None and version != SCHEMA_VERSION:
+    if version is not None and (isinstance(version, bool) or version != SCHEMA_VERSION):
         raise SiteError(
             [
                 Problem(
@@ -191,10 +191,14 @@ def _resolve_paths(site: Site, base_dir: Path) -> Site:
 
     inv = site.inventory
     updates: dict[str, Any] = {}
-    if inv.router is not None and inv.router.password.file is not None:
-        pw = inv.router.password.model_copy(update={"file": fix(inv.router.password.file)})
-        ca = fix(inv.router.ca_file) if inv.router.ca_file else None
-        updates["router"] = inv.router.model_copy(update={"password": pw, "ca_file": ca})
+    if inv.router is not None:
+        router: dict[str, Any] = {}
+        if inv.router.password.file is not None:
+            router["password"] = inv.router.password.model_copy(update={"file": fix(inv.router.password.file)})
+        if inv.router.ca_file is not None:
+            router["ca_file"] = fix(inv.router.ca_file)
+        if router:
+            updates["router"] = inv.router.model_copy(update=router)
     if inv.blades is not None:
         updates["blades"] = inv.blades.model_copy(update={"key_file": fix(inv.blades.key_file)})
     if inv.cluster is not None:

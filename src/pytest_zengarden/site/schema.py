@@ -45,6 +45,13 @@ def _hostname(value: str) -> str:
     return value
 
 
+def _not_bool(value: object) -> object:
+    """YAML ``true`` is not the number 1: refuse booleans where numbers are expected."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
 def _as_list(value: object) -> object:
     """Let a single reference be written without brackets: ``from: home`` means ``from: [home]``."""
     return [value] if isinstance(value, str) else value
@@ -55,7 +62,7 @@ Section = Annotated[str, AfterValidator(check_section)]
 Name = Annotated[str, AfterValidator(_dns_label)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 RefList = Annotated[list[str], BeforeValidator(_as_list)]
-Port = Annotated[int, Field(ge=1, le=65535)]
+Port = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=65535)]
 
 
 class Model(BaseModel):
@@ -137,7 +144,9 @@ class Protocol(StrEnum):
     ANY = "any"
 
 
-PortSpec = Annotated[int | str, Field(description="A port (443) or an inclusive range ('1000-2000').")]
+PortSpec = Annotated[
+    int | str, BeforeValidator(_not_bool), Field(description="A port (443) or an inclusive range ('1000-2000').")
+]
 
 
 class FlowStatement(Traced):

@@ -1,0 +1,77 @@
+"""Shared helpers for the plugin's own tests: run pytest as a user would, make site-file variants."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SITE = REPO / "fixtures" / "sites" / "zengarden.yaml"
+RECORDED = REPO / "fixtures" / "recorded"
+
+
+def run_pytest(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m pytest ARGS`` in the repository, as a user would (bounded in time)."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("PYTEST_ADDOPTS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def site_data() -> dict[str, Any]:
+    """The real site file as data, to derive variants from."""
+    data: dict[str, Any] = yaml.safe_load(SITE.read_text(encoding="utf-8"))
+    return data
+
+
+def write_site(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def loopback_site(path: Path, **router: Any) -> Path:
+    """A site whose router lives on 127.0.0.1 (management = 127.0.0.0/24), for unreachable-target tests.
+
+    Only loopback is ever contacted by the plugin's own tests; site addresses (192.168.x) never are.
+    """
+    data = site_data()
+    data["segments"]["management"]["cidr"] = "127.0.0.0/24"
+    data["segments"]["management"]["router_address"] = "127.0.0.1"
+    data["router"]["address"] = "127.0.0.1"
+    data["router"]["api"] = {"port": router.pop("api_port", 1), "ssl_port": router.pop("ssl_port", 1)}
+    data["router"]["rest"] = {"scheme": "http", "port": router.pop("rest_port", 1)}
+    data["inventory"]["router"] = {
+        "username": "zengarden",
+        "password": {"env": "ZG_TEST_ROUTER_PASSWORD"},
+        "transport": router.pop("transport", "api"),
+        "timeout_s": router.pop("timeout_s", 2),
+    }
+    assert not router, f"unknown overrides {router}"
+    return write_site(path, data)
+
+
+def junit_cases(path: Path) -> dict[str, dict[str, Any]]:
+    """JUnit testcases by name: outcome and properties (lists, since a name may repeat)."""
+    out: dict[str, dict[str, Any]] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        props: dict[str, list[str]] = {}
+        for prop in case.iter("property"):
+            props.setdefault(prop.get("name", ""), []).append(prop.get("value", ""))
+        outcome = "passed"
+        for tag in ("failure", "error", "skipped"):
+            if case.find(tag) is not None:
+                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
+        out[f"{case.get('classname')}::{case.get('name')}"] = {"outcome": outcome, "props": props}
+    return out

@@ -1,0 +1,304 @@
+"""Cluster evaluators (checks/cluster.py) against small, hand-built Kubernetes objects."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_zengarden.checks import cluster
+from pytest_zengarden.cluster_state import KubeObject
+from pytest_zengarden.site import Site, load_site
+
+SITE_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "sites" / "zengarden.yaml"
+PSA = "pod-security.kubernetes.io/"
+
+
+@pytest.fixture(scope="session")
+def site() -> Site:
+    return load_site(SITE_FILE)
+
+
+def namespace(name: str, **modes: str) -> KubeObject:
+    meta: dict[str, Any] = {"name": name}
+    if modes:
+        meta["labels"] = {f"{PSA}{mode}": level for mode, level in modes.items()}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def ingress_class(name: str, controller: str | None) -> KubeObject:
+    obj: KubeObject = {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": name}}
+    if controller is not None:
+        obj["spec"] = {"controller": controller}
+    return obj
+
+
+def pool(name: str, *addresses: str) -> KubeObject:
+    return {
+        "kind": "IPAddressPool",
+        "metadata": {"name": name, "namespace": "metallb-system"},
+        "spec": {"addresses": list(addresses)},
+    }
+
+
+def advert(name: str, pools: list[str] | None) -> KubeObject:
+    spec = {} if pools is None else {"ipAddressPools": pools}
+    return {"kind": "L2Advertisement", "metadata": {"name": name, "namespace": "metallb-system"}, "spec": spec}
+
+
+def service(
+    namespace: str,
+    name: str,
+    type_: str = "LoadBalancer",
+    status_ip: str | None = None,
+    spec_ip: str | None = None,
+    annotation_ip: str | None = None,
+) -> KubeObject:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if annotation_ip:
+        meta["annotations"] = {"metallb.universe.tf/loadBalancerIPs": annotation_ip}
+    spec: dict[str, Any] = {"type": type_, "ports": [{"port": 443}]}
+    if spec_ip:
+        spec["loadBalancerIP"] = spec_ip
+    obj: KubeObject = {"kind": "Service", "metadata": meta, "spec": spec}
+    if status_ip:
+        obj["status"] = {"loadBalancer": {"ingress": [{"ip": status_ip}]}}
+    return obj
+
+
+# ---------------------------------------------------------------------------------------- pod_security
+def _one(site: Site, ns: KubeObject) -> Any:
+    [f] = cluster.pod_security(site, [ns])
+    return f
+
+
+def test_pod_security_unlabelled_namespace_passes(site: Site) -> None:
+    f = _one(site, namespace("argocd"))
+    assert f.ok
+    assert f.control == "K8S-PSA-RESTRICTED"
+    assert f.subject == "namespace argocd"
+    assert "cluster default" in f.message
+
+
+@pytest.mark.parametrize("name", ["kube-system", "metallb-system", "victoria-metrics", "gitea"])
+def test_pod_security_exempt_namespace_may_be_privileged(site: Site, name: str) -> None:
+    f = _one(site, namespace(name, enforce="privileged", audit="privileged", warn="privileged"))
+    assert f.ok
+    assert f.message == "exempt by design"
+
+
+def test_pod_security_privileged_enforce_fails_when_not_exempt(site: Site) -> None:
+    f = _one(site, namespace("apps-dev-legacy", enforce="privileged"))
+    assert not f.ok
+    assert f.control == "K8S-PSA-RESTRICTED"
+    assert f.subject == "namespace apps-dev-legacy"
+    assert "enforce=privileged, expected restricted" in f.message
+    assert "not exempt" in f.message
+
+
+@pytest.mark.parametrize("mode", ["audit", "warn"])
+def test_pod_security_weaker_audit_or_warn_fails(site: Site, mode: str) -> None:
+    f = _one(site, namespace("apps", **{"enforce": "restricted", mode: "baseline"}))
+    assert not f.ok
+    assert f"{mode}=baseline, expected restricted" in f.message
+    assert "enforce" not in f.message
+
+
+def test_pod_security_every_weak_mode_is_reported(site: Site) -> None:
+    f = _one(site, namespace("apps", enforce="baseline", audit="privileged", warn="baseline"))
+    assert not f.ok
+    for part in ("enforce=baseline", "audit=privileged", "warn=baseline"):
+        assert part in f.message
+
+
+@pytest.mark.parametrize("level", ["superstrict", "Restricted", ""])
+def test_pod_security_unknown_level_fails(site: Site, level: str) -> None:
+    f = _one(site, namespace("apps", enforce=level))
+    assert not f.ok
+    assert f"enforce={level!r} is not a Pod Security level" in f.message
+
+
+def test_pod_security_required_level_passes(site: Site) -> None:
+    f = _one(site, namespace("platform-prod-docs", enforce="restricted", audit="restricted", warn="restricted"))
+    assert f.ok
+
+
+def test_pod_security_stricter_than_required_passes(site: Site) -> None:
+    baseline_site = site.model_copy(
+        update={
+            "cluster": site.cluster.model_copy(
+                update={"pod_security": site.cluster.pod_security.model_copy(update={"enforce": "baseline"})}
+            )
+        }
+    )
+    assert _one(baseline_site, namespace("apps", enforce="restricted")).ok
+    assert _one(baseline_site, namespace("apps", enforce="baseline")).ok
+    assert not _one(baseline_site, namespace("apps", enforce="privileged")).ok
+
+
+def test_pod_security_other_labels_are_ignored(site: Site) -> None:
+    ns = namespace("apps")
+    ns["metadata"]["labels"] = {"team": "web", f"{PSA}enforce-version": "v1.29"}
+    assert _one(site, ns).ok
+
+
+def test_pod_security_one_finding_per_namespace(site: Site) -> None:
+    findings = cluster.pod_security(
+        site, [namespace("kube-system", enforce="privileged"), namespace("a"), namespace("b", warn="privileged")]
+    )
+    assert [(f.subject, f.ok) for f in findings] == [
+        ("namespace kube-system", True),
+        ("namespace a", True),
+        ("namespace b", False),
+    ]
+
+
+# --------------------------------------------------------------------------------------- ingress_class
+def test_ingress_class_missing(site: Site) -> None:
+    f = cluster.ingress_class(site, "internal", [ingress_class("external", "k8s.io/ingress-nginx-external")])
+    assert not f.ok
+    assert f.control == "EDGE-INGRESS-INTERNAL"
+    assert f.subject == "IngressClass internal"
+    assert f.message == "does not exist"
+
+
+def test_ingress_class_wrong_controller(site: Site) -> None:
+    f = cluster.ingress_class(site, "external", [ingress_class("external", "k8s.io/ingress-nginx-internal")])
+    assert not f.ok
+    assert f.control == "EDGE-INGRESS-EXTERNAL"
+    assert "controller 'k8s.io/ingress-nginx-internal', expected 'k8s.io/ingress-nginx-external'" in f.message
+
+
+def test_ingress_class_without_spec(site: Site) -> None:
+    f = cluster.ingress_class(site, "internal", [ingress_class("internal", None)])
+    assert not f.ok
+    assert "controller None" in f.message
+
+
+def test_ingress_class_ok(site: Site) -> None:
+    classes = [ingress_class("internal", "k8s.io/ingress-nginx-internal"), ingress_class("external", "k8s.io/ingress-nginx-external")]
+    for name in ("internal", "external"):
+        f = cluster.ingress_class(site, name, classes)
+        assert f.ok, f
+        assert f.message == f"controller k8s.io/ingress-nginx-{name}"
+
+
+# ---------------------------------------------------------------------------------------- metallb_pool
+GOOD_ADVERT = advert("default-advertisement", ["default-pool"])
+
+
+def test_metallb_pool_ok(site: Site) -> None:
+    f = cluster.metallb_pool(site, [pool("default-pool", "192.168.77.200-192.168.77.254")], [GOOD_ADVERT])
+    assert f.ok
+    assert f.control == "K8S-METALLB-POOL"
+    assert f.subject == "IPAddressPool default-pool"
+    assert "192.168.77.200-192.168.77.254" in f.message
+    assert "default-advertisement" in f.message
+
+
+def test_metallb_pool_range_with_spaces_ok(site: Site) -> None:
+    assert cluster.metallb_pool(site, [pool("default-pool", "192.168.77.200 - 192.168.77.254")], [GOOD_ADVERT]).ok
+
+
+def test_metallb_pool_missing(site: Site) -> None:
+    f = cluster.metallb_pool(site, [pool("other-pool", "192.168.77.200-192.168.77.254")], [GOOD_ADVERT])
+    assert not f.ok
+    assert f.message == "does not exist"
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        ["192.168.77.200-192.168.77.250"],
+        ["192.168.77.100-192.168.77.254"],
+        ["192.168.77.200-192.168.77.254", "192.168.77.10-192.168.77.20"],
+        ["192.168.77.200/29"],
+        ["not-an-address"],
+        [],
+    ],
+)
+def test_metallb_pool_wrong_range(site: Site, addresses: list[str]) -> None:
+    f = cluster.metallb_pool(site, [pool("default-pool", *addresses)], [GOOD_ADVERT])
+    assert not f.ok
+    assert f"addresses {addresses}" in f.message
+    assert "expected ['192.168.77.200-192.168.77.254']" in f.message
+
+
+def test_metallb_pool_cidr_form_equal_to_range(site: Site) -> None:
+    mlb = site.cluster.metallb.model_copy(
+        update={"first": IPv4Address("192.168.77.192"), "last": IPv4Address("192.168.77.255")}
+    )
+    cidr_site = site.model_copy(update={"cluster": site.cluster.model_copy(update={"metallb": mlb})})
+    assert cluster.metallb_pool(cidr_site, [pool("default-pool", "192.168.77.192/26")], [GOOD_ADVERT]).ok
+    assert not cluster.metallb_pool(cidr_site, [pool("default-pool", "192.168.77.192/27")], [GOOD_ADVERT]).ok
+
+
+def test_metallb_pool_missing_l2_advertisement(site: Site) -> None:
+    pools = [pool("default-pool", "192.168.77.200-192.168.77.254")]
+    for adverts in ([], [advert("other-advertisement", ["default-pool"])], [advert("default-advertisement", ["other"])]):
+        f = cluster.metallb_pool(site, pools, adverts)
+        assert not f.ok, adverts
+        assert f.message == "no L2Advertisement default-advertisement announces it"
+
+
+def test_metallb_advertisement_without_pool_list_announces_all(site: Site) -> None:
+    pools = [pool("default-pool", "192.168.77.200-192.168.77.254")]
+    assert cluster.metallb_pool(site, pools, [advert("default-advertisement", None)]).ok
+
+
+# ----------------------------------------------------------------------------------------- ingress_vip
+INTERNAL_SVC = ("ingress-nginx", "ingress-nginx-controller")
+
+
+def test_ingress_vip_ok(site: Site) -> None:
+    f = cluster.ingress_vip(site, "internal", [service(*INTERNAL_SVC, status_ip="192.168.77.200")])
+    assert f.ok
+    assert f.control == "EDGE-INGRESS-INTERNAL"
+    assert f.subject == "Service ingress-nginx/ingress-nginx-controller"
+    assert f.message == "LoadBalancer on 192.168.77.200"
+
+
+def test_ingress_vip_external_ok(site: Site) -> None:
+    svc = service("external-tunnel", "ingress-nginx-external-controller", status_ip="192.168.77.201")
+    assert cluster.ingress_vip(site, "external", [svc]).ok
+
+
+def test_ingress_vip_missing_service(site: Site) -> None:
+    # Right name, wrong namespace: not the controller service.
+    f = cluster.ingress_vip(site, "internal", [service("default", "ingress-nginx-controller", status_ip="192.168.77.200")])
+    assert not f.ok
+    assert f.message == "does not exist"
+
+
+def test_ingress_vip_clusterip_type(site: Site) -> None:
+    f = cluster.ingress_vip(site, "internal", [service(*INTERNAL_SVC, type_="ClusterIP")])
+    assert not f.ok
+    assert f.message == "type 'ClusterIP', expected LoadBalancer"
+
+
+def test_ingress_vip_wrong_ip(site: Site) -> None:
+    f = cluster.ingress_vip(site, "internal", [service(*INTERNAL_SVC, status_ip="192.168.77.201")])
+    assert not f.ok
+    assert f.message == "addresses ['192.168.77.201'], expected 192.168.77.200"
+
+
+def test_ingress_vip_no_address_yet(site: Site) -> None:
+    f = cluster.ingress_vip(site, "internal", [service(*INTERNAL_SVC)])
+    assert not f.ok
+    assert "addresses none" in f.message
+
+
+def test_ingress_vip_spec_load_balancer_ip(site: Site) -> None:
+    assert cluster.ingress_vip(site, "internal", [service(*INTERNAL_SVC, spec_ip="192.168.77.200")]).ok
+    f = cluster.ingress_vip(site, "internal", [service(*INTERNAL_SVC, spec_ip="192.168.77.210", status_ip="192.168.77.200")])
+    assert not f.ok
+    assert "192.168.77.210" in f.message and "expected 192.168.77.200" in f.message
+
+
+def test_ingress_vip_metallb_annotation(site: Site) -> None:
+    assert cluster.ingress_vip(site, "internal", [service(*INTERNAL_SVC, annotation_ip="192.168.77.200")]).ok
+    f = cluster.ingress_vip(site, "internal", [service(*INTERNAL_SVC, annotation_ip="192.168.77.220")])
+    assert not f.ok
+    assert "192.168.77.220" in f.message

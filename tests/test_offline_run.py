@@ -1,0 +1,93 @@
+"""The main job against the recorded site: real checks, the deliberate deviations, JUnit traceability."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .helpers import RECORDED, junit_cases, run_pytest
+
+# The recording's deliberate deviations (fixtures/recorded/README.md) and the controls they violate.
+EXPECTED_FAILURES = {
+    "suites.test_router::test_service[telnet]": "RTR-SERVICES",
+    "suites.test_router::test_dns_record[gitea.homelab.int.zengarden.space]": "DNS-INGRESS-RECORDS",
+    "suites.test_cluster::test_namespaces_pod_security": "K8S-PSA-RESTRICTED",
+    "suites.test_hosts::test_k3s_config[blade003]": "K8S-APISERVER-HARDENING",
+    "features.test_layer2_kubernetes::"
+    "test_no_namespace_weakens_pod_security_outside_the_designed_exemptions": "K8S-PSA-RESTRICTED",
+    "features.test_layer2_kubernetes::test_every_server_renders_the_designed_k3s_configuration": (
+        "K8S-APISERVER-HARDENING"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def offline_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, dict[str, dict[str, object]]]:
+    xml = tmp_path_factory.mktemp("junit") / "junit.xml"
+    proc = run_pytest("suites", "features", "--zg-target", f"offline={RECORDED}", f"--junitxml={xml}", "-q")
+    return proc, junit_cases(xml)
+
+
+def test_run_fails_exactly_on_the_deliberate_deviations(offline_run):
+    proc, cases = offline_run
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    failed = {name for name, case in cases.items() if case["outcome"] == "failed"}
+    assert failed == set(EXPECTED_FAILURES)
+    assert not [n for n, c in cases.items() if c["outcome"] in ("error", "skipped")]
+    passed = [n for n, c in cases.items() if c["outcome"] == "passed"]
+    assert len(passed) >= 50, f"only {len(passed)} checks passed"
+
+
+def test_deviations_carry_their_control_in_junit(offline_run):
+    _, cases = offline_run
+    for name, control in EXPECTED_FAILURES.items():
+        props = cases[name]["props"]
+        deviations = props.get("deviation", [])
+        assert deviations, f"{name} records no deviation"
+        assert any(d.startswith(f"[{control}]") for d in deviations), (name, deviations)
+    # The suites' checks carry control and design section properties whether they pass or fail.
+    for name, case in cases.items():
+        if name.startswith("suites."):
+            assert case["props"].get("control"), f"{name} has no control property"
+            assert case["props"].get("section"), f"{name} has no section property"
+
+
+def test_deviation_messages_name_what_is_wrong(offline_run):
+    proc, _ = offline_run
+    out = proc.stdout
+    assert "[RTR-SERVICES] service telnet: expected disabled, the router has it enabled" in out
+    assert "[DNS-INGRESS-RECORDS] gitea.homelab.int.zengarden.space: A 192.168.77.205; expected 192.168.77.200" in out
+    assert "namespace apps-dev-legacy: enforce=privileged, expected restricted" in out
+    assert "blade003 secrets-encryption" in out
+
+
+def test_readable_test_ids(offline_run):
+    _, cases = offline_run
+    names = set(cases)
+    assert "suites.test_router::test_service[api-ssl]" in names
+    assert "suites.test_router::test_dns_record[blade001.zengarden.space]" in names
+    assert "suites.test_hosts::test_psa_admission_config[blade002]" in names
+    # Only control-plane blades get server-only checks.
+    assert "suites.test_hosts::test_psa_admission_config[blade004]" not in names
+
+
+def test_conforming_recording_passes(tmp_path: Path):
+    """Fix the deviations in a copy of the recording and the same run passes: the checks judge the data."""
+    import shutil
+
+    copy = tmp_path / "recorded"
+    shutil.copytree(RECORDED, copy)
+    rsc = copy / "router.rsc"
+    rsc.write_text(
+        rsc.read_text()
+        .replace("set telnet address=192.168.100.0/24", "set telnet disabled=yes")
+        .replace("address=192.168.77.205", "address=192.168.77.200")
+    )
+    ns = copy / "cluster" / "namespaces.yaml"
+    ns.write_text(ns.read_text().replace("enforce: privileged\n        pod-security.kubernetes.io/warn: baseline", "enforce: restricted"))
+    cfg = copy / "hosts" / "blade003" / "etc" / "rancher" / "k3s" / "config.yaml"
+    cfg.write_text(cfg.read_text() + "secrets-encryption: true\n")
+    proc = run_pytest("suites", "features", "--zg-target", f"offline={copy}", "-q")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert " passed" in proc.stdout and "failed" not in proc.stdout

@@ -1,0 +1,137 @@
+"""Plugin wiring: options, usage errors for bad input, drill gating, dormancy without a site file."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from .helpers import REPO, SITE, run_pytest, site_data, write_site
+
+
+def test_help_lists_the_options():
+    proc = run_pytest("--help")
+    assert proc.returncode == 0
+    for opt in ("--zg-site", "--zg-target", "--provision", "--drill", "--allow-disruption"):
+        assert opt in proc.stdout, opt
+
+
+def test_markers_are_registered():
+    proc = run_pytest("--markers")
+    for marker in ("network:", "router:", "hosts:", "cluster:", "ingress:", "dns:", "secrets:", "drill:", "control(id"):
+        assert marker in proc.stdout, marker
+
+
+def test_bad_target_is_a_usage_error():
+    proc = run_pytest("suites", "--zg-target", "hardware")
+    assert proc.returncode == 4
+    assert "--zg-target: expected lab, live or offline=DIR, got 'hardware'" in proc.stderr
+
+
+def test_offline_dir_must_exist():
+    proc = run_pytest("suites", "--zg-target", "offline=/nonexistent/recording")
+    assert proc.returncode == 4
+    assert "/nonexistent/recording is not a directory" in proc.stderr
+
+
+def test_broken_site_file_stops_the_run_naming_file_line_field(tmp_path: Path):
+    broken = tmp_path / "site.yaml"
+    broken.write_text(SITE.read_text().replace("      to: cluster\n", "      to: homee\n", 1))
+    proc = run_pytest("suites", "--zg-site", str(broken), "--zg-target", "offline=fixtures/recorded")
+    assert proc.returncode == 4, proc.stdout
+    assert f"{broken}:81 firewall.allow[1].to: unknown segment 'homee'" in proc.stderr
+    assert "passed" not in proc.stdout
+
+
+def test_provision_is_refused_until_a_provisioner_exists():
+    proc = run_pytest("suites", "--provision", "--zg-target", "offline=fixtures/recorded")
+    assert proc.returncode == 4
+    assert "--provision" in proc.stderr and "no provisioner" in proc.stderr
+
+
+def test_unknown_drill_is_a_usage_error():
+    proc = run_pytest("suites", "--drill", "meteor-strike", "--zg-target", "offline=fixtures/recorded")
+    assert proc.returncode == 4
+    assert "unknown drill(s) ['meteor-strike']" in proc.stderr
+
+
+DRILL_TESTS = textwrap.dedent(
+    """
+    import pytest
+
+    @pytest.mark.drill("etcd-member-loss")
+    def test_etcd_drill(site):
+        assert site.drills["etcd-member-loss"].target == "blade002"
+
+    @pytest.mark.drill("worker-loss")
+    def test_worker_drill(site):
+        pass
+
+    def test_plain(site):
+        pass
+    """
+)
+
+
+@pytest.fixture
+def drill_project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(test_drills=DRILL_TESTS)
+    pytester.makeini(f"[pytest]\nzg_site = {SITE}\n")
+    return pytester
+
+
+def test_drills_are_deselected_by_default(drill_project: pytest.Pytester):
+    result = drill_project.runpytest("--zg-target", f"offline={REPO / 'fixtures' / 'recorded'}")
+    result.assert_outcomes(passed=1, deselected=2)
+
+
+def test_drill_option_selects_one_drill(drill_project: pytest.Pytester):
+    result = drill_project.runpytest("--zg-target", "lab", "--drill", "etcd-member-loss")
+    result.assert_outcomes(passed=2, deselected=1)
+
+
+def test_marker_expression_selects_drills(drill_project: pytest.Pytester):
+    result = drill_project.runpytest("--zg-target", "lab", "-m", "drill")
+    result.assert_outcomes(passed=2, deselected=1)
+
+
+def test_drills_on_a_live_site_need_allow_disruption(drill_project: pytest.Pytester):
+    result = drill_project.runpytest("--zg-target", "live", "-m", "drill")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*drills disrupt a live site: add --allow-disruption*"])
+    result = drill_project.runpytest("--zg-target", "live", "-m", "drill", "--allow-disruption")
+    result.assert_outcomes(passed=2, deselected=1)
+
+
+def test_plugin_is_dormant_without_a_site(pytester: pytest.Pytester):
+    """Installed everywhere via the entry point, it must not disturb unrelated test suites."""
+    pytester.makepyfile(test_other="def test_ok():\n    assert True\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+
+
+def test_site_fixture_without_site_file_errors(pytester: pytest.Pytester):
+    pytester.makepyfile(test_needs_site="def test_x(site):\n    pass\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*no site file: pass --zg-site FILE*"])
+
+
+def test_control_from_must_name_a_traced_element(pytester: pytest.Pytester):
+    pytester.makeini(f"[pytest]\nzg_site = {SITE}\n")
+    pytester.makepyfile(
+        test_bad='import pytest\n@pytest.mark.control_from("cluster.nonsense")\ndef test_x():\n    pass\n'
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*control_from('cluster.nonsense') names no traced site element*"])
+
+
+def test_site_env_variable_names_the_site(tmp_path: Path):
+    data = site_data()
+    data["name"] = "othersite"
+    other = write_site(tmp_path / "other.yaml", data)
+    proc = run_pytest("features/test_site_file.py", env={"ZG_SITE": str(other)})
+    assert proc.returncode == 0, proc.stdout
+    assert "zengarden: site othersite" in proc.stdout

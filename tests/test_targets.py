@@ -1,0 +1,157 @@
+"""Unreachable, refusing and unsafe targets make checks *error* (naming host and cause), never pass or hang.
+
+Only loopback addresses are contacted here: site addresses (192.168.x) are never sent a packet.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .helpers import junit_cases, loopback_site, run_pytest
+
+SECRET = "s3cr3t-Value-Never-Printed"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[int]:
+    """A TCP server on loopback that accepts connections and never answers (a hung router)."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield int(srv.getsockname()[1])
+    stop.set()
+    t.join(2)
+    for c in held:
+        c.close()
+    srv.close()
+
+
+def _router_checks(site: Path, xml: Path, env: dict[str, str] | None = None):
+    return run_pytest(
+        "suites/test_router.py", "--zg-site", str(site), "--zg-target", "live", f"--junitxml={xml}", "-q",
+        env={"ZG_TEST_ROUTER_PASSWORD": SECRET, **(env or {})},
+    )
+
+
+def _assert_all_errored(proc, xml: Path, needle: str) -> None:
+    cases = junit_cases(xml)
+    assert cases, proc.stdout
+    outcomes = {c["outcome"] for c in cases.values()}
+    assert outcomes == {"error"}, (outcomes, proc.stdout[-2000:])
+    assert proc.returncode == 1
+    assert needle in proc.stdout, proc.stdout[-2000:]
+    assert SECRET not in proc.stdout + proc.stderr + xml.read_text()
+
+
+def test_refused_connection_errors_naming_the_router(tmp_path: Path):
+    port = _free_port()
+    site = loopback_site(tmp_path / "site.yaml", api_port=port, transport="api")
+    xml = tmp_path / "j.xml"
+    proc = _router_checks(site, xml)
+    _assert_all_errored(proc, xml, f"router 127.0.0.1:{port} (API): connection refused")
+
+
+def test_hung_router_times_out_instead_of_hanging(tmp_path: Path, silent_listener: int):
+    site = loopback_site(tmp_path / "site.yaml", ssl_port=silent_listener, transport="api-ssl", timeout_s=1)
+    xml = tmp_path / "j.xml"
+    start = time.monotonic()
+    proc = _router_checks(site, xml)
+    elapsed = time.monotonic() - start
+    _assert_all_errored(proc, xml, f"router 127.0.0.1:{silent_listener} (API-SSL): timed out")
+    # One connection attempt for the whole session (the failure is cached), not one per check.
+    assert elapsed < 60
+
+
+def test_rest_transport_refused(tmp_path: Path):
+    port = _free_port()
+    site = loopback_site(tmp_path / "site.yaml", rest_port=port, transport="rest")
+    xml = tmp_path / "j.xml"
+    proc = _router_checks(site, xml)
+    _assert_all_errored(proc, xml, f"router http://127.0.0.1:{port} (REST)")
+
+
+def test_missing_credential_names_its_source(tmp_path: Path):
+    site = loopback_site(tmp_path / "site.yaml", api_port=_free_port())
+    xml = tmp_path / "j.xml"
+    proc = _router_checks(site, xml, env={"ZG_TEST_ROUTER_PASSWORD": ""})
+    _assert_all_errored(proc, xml, "inventory.router.password: environment variable ZG_TEST_ROUTER_PASSWORD is not set")
+
+
+def test_lab_not_running_errors_with_the_fix(tmp_path: Path):
+    xml = tmp_path / "j.xml"
+    proc = run_pytest(
+        "suites/test_router.py", "--zg-target", "lab", f"--junitxml={xml}", "-q",
+        env={"ZG_LAB_STATE": str(tmp_path / "nolab")},
+    )
+    _assert_all_errored(proc, xml, "the lab is not running")
+    assert "zengarden lab up" in proc.stdout
+
+
+def test_lab_addresses_are_refused_from_the_root_namespace(tmp_path: Path):
+    """The safety rule: lab (site) addresses are never contacted from the machine's own network."""
+    state = tmp_path / "lab"
+    state.mkdir()
+    inventory = {"router": {"username": "admin", "password": {"env": "ZG_TEST_ROUTER_PASSWORD"}, "transport": "api"}}
+    (state / "lab.json").write_text(json.dumps({"inventory": inventory}))
+    xml = tmp_path / "j.xml"
+    proc = run_pytest(
+        "suites/test_router.py", "--zg-target", "lab", f"--junitxml={xml}", "-q",
+        env={"ZG_LAB_STATE": str(state), "ZG_TEST_ROUTER_PASSWORD": SECRET},
+    )
+    _assert_all_errored(proc, xml, "refusing to contact lab address 192.168.100.1 from the machine's root network namespace")
+
+
+def test_offline_target_skips_live_only_fixtures(pytester: pytest.Pytester):
+    from .helpers import RECORDED, SITE
+
+    pytester.makeini(f"[pytest]\nzg_site = {SITE}\n")
+    pytester.makepyfile(test_live="def test_etcd(etcd):\n    pass\n\ndef test_http(http):\n    pass\n")
+    result = pytester.runpytest("--zg-target", f"offline={RECORDED}", "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*offline target: etcd health needs a live system*"])
+
+
+def test_partial_recording_skips_with_reason(tmp_path: Path):
+    (tmp_path / "rec").mkdir()
+    proc = run_pytest("suites/test_router.py", "--zg-target", f"offline={tmp_path / 'rec'}", "-q", "-rs")
+    assert proc.returncode == 0, proc.stdout
+    assert "has no router.rsc" in proc.stdout
+    assert "passed" not in proc.stdout
+
+
+def test_malformed_recording_errors_naming_file_and_line(tmp_path: Path):
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    (rec / "router.rsc").write_text('/ip dns static\nadd name="unterminated address=1.2.3.4\n')
+    proc = run_pytest("suites/test_router.py", "--zg-target", f"offline={rec}", "-q")
+    assert proc.returncode == 1
+    assert f"{rec / 'router.rsc'}:2" in proc.stdout
+    assert "passed" not in proc.stdout
