@@ -178,7 +178,10 @@ def test_ingress_class_without_spec(site: Site) -> None:
 
 
 def test_ingress_class_ok(site: Site) -> None:
-    classes = [ingress_class("internal", "k8s.io/ingress-nginx-internal"), ingress_class("external", "k8s.io/ingress-nginx-external")]
+    classes = [
+        ingress_class("internal", "k8s.io/ingress-nginx-internal"),
+        ingress_class("external", "k8s.io/ingress-nginx-external"),
+    ]
     for name in ("internal", "external"):
         f = cluster.ingress_class(site, name, classes)
         assert f.ok, f
@@ -237,7 +240,11 @@ def test_metallb_pool_cidr_form_equal_to_range(site: Site) -> None:
 
 def test_metallb_pool_missing_l2_advertisement(site: Site) -> None:
     pools = [pool("default-pool", "192.168.77.200-192.168.77.254")]
-    for adverts in ([], [advert("other-advertisement", ["default-pool"])], [advert("default-advertisement", ["other"])]):
+    for adverts in (
+        [],
+        [advert("other-advertisement", ["default-pool"])],
+        [advert("default-advertisement", ["other"])],
+    ):
         f = cluster.metallb_pool(site, pools, adverts)
         assert not f.ok, adverts
         assert f.message == "no L2Advertisement default-advertisement announces it"
@@ -267,7 +274,9 @@ def test_ingress_vip_external_ok(site: Site) -> None:
 
 def test_ingress_vip_missing_service(site: Site) -> None:
     # Right name, wrong namespace: not the controller service.
-    f = cluster.ingress_vip(site, "internal", [service("default", "ingress-nginx-controller", status_ip="192.168.77.200")])
+    f = cluster.ingress_vip(
+        site, "internal", [service("default", "ingress-nginx-controller", status_ip="192.168.77.200")]
+    )
     assert not f.ok
     assert f.message == "does not exist"
 
@@ -292,7 +301,9 @@ def test_ingress_vip_no_address_yet(site: Site) -> None:
 
 def test_ingress_vip_spec_load_balancer_ip(site: Site) -> None:
     assert cluster.ingress_vip(site, "internal", [service(*INTERNAL_SVC, spec_ip="192.168.77.200")]).ok
-    f = cluster.ingress_vip(site, "internal", [service(*INTERNAL_SVC, spec_ip="192.168.77.210", status_ip="192.168.77.200")])
+    f = cluster.ingress_vip(
+        site, "internal", [service(*INTERNAL_SVC, spec_ip="192.168.77.210", status_ip="192.168.77.200")]
+    )
     assert not f.ok
     assert "192.168.77.210" in f.message and "expected 192.168.77.200" in f.message
 

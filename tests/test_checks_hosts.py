@@ -21,8 +21,12 @@ SITE_FILE = ROOT / "fixtures" / "sites" / "zengarden.yaml"
 RECORDED = ROOT / "fixtures" / "recorded" / "hosts"
 SERVER_TEXT = (RECORDED / "blade001" / "etc" / "rancher" / "k3s" / "config.yaml").read_text(encoding="utf-8")
 AGENT_TEXT = (RECORDED / "blade004" / "etc" / "rancher" / "k3s" / "config.yaml").read_text(encoding="utf-8")
-PSA_TEXT = (RECORDED / "blade001" / "var" / "lib" / "rancher" / "k3s" / "server" / "psa.yaml").read_text(encoding="utf-8")
-AUDIT_TEXT = (RECORDED / "blade001" / "var" / "lib" / "rancher" / "k3s" / "server" / "audit.yaml").read_text(encoding="utf-8")
+PSA_TEXT = (RECORDED / "blade001" / "var" / "lib" / "rancher" / "k3s" / "server" / "psa.yaml").read_text(
+    encoding="utf-8"
+)
+AUDIT_TEXT = (RECORDED / "blade001" / "var" / "lib" / "rancher" / "k3s" / "server" / "audit.yaml").read_text(
+    encoding="utf-8"
+)
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +136,9 @@ def test_server_missing_secrets_encryption(site: Site, value: object) -> None:
 
 
 def test_server_flannel_left_on_with_cilium(site: Site) -> None:
-    bad = failed(hosts.k3s_config(site, "blade001", dump(server_config(flannel_backend="vxlan", disable_network_policy=None))))
+    bad = failed(
+        hosts.k3s_config(site, "blade001", dump(server_config(flannel_backend="vxlan", disable_network_policy=None)))
+    )
     assert {f.subject for f in bad} == {"blade001 flannel-backend", "blade001 disable-network-policy"}
     assert {f.control for f in bad} == {"K8S-CNI"}
 
@@ -222,7 +228,11 @@ def test_recorded_agent_config_passes(site: Site) -> None:
 
 @pytest.mark.parametrize(
     "server",
-    ["https://192.168.77.171:6443", "https://192.168.77.172:6443", "https://kubernetes.homelab.int.zengarden.space:6443"],
+    [
+        "https://192.168.77.171:6443",
+        "https://192.168.77.172:6443",
+        "https://kubernetes.homelab.int.zengarden.space:6443",
+    ],
 )
 def test_agent_may_join_any_control_plane_address(site: Site, server: str) -> None:
     cfg = yaml.safe_load(AGENT_TEXT) | {"server": server}
@@ -280,7 +290,7 @@ def test_invalid_yaml(site: Site, check: Any) -> None:
 
 
 def test_invalid_yaml_names_the_line(site: Site) -> None:
-    [f] = hosts.k3s_config(site, "blade001", "cluster-cidr: 10.42.0.0/16\nnode-ip: \"unterminated\n")
+    [f] = hosts.k3s_config(site, "blade001", 'cluster-cidr: 10.42.0.0/16\nnode-ip: "unterminated\n')
     assert not f.ok
     assert f.message == "not valid YAML line 3"
 
@@ -379,7 +389,9 @@ def test_audit_policy_final_rule_decides(site: Site) -> None:
     [[{"level": "RequestResponse"}], [{"level": "Metadata"}, {"level": "None"}], []],
 )
 def test_audit_policy_level_mismatch(site: Site, rules: list[dict[str, str]]) -> None:
-    [f] = hosts.audit_policy(site, "blade001", dump({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": rules}))
+    [f] = hosts.audit_policy(
+        site, "blade001", dump({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": rules})
+    )
     assert not f.ok
     assert "expected a final catch-all at Metadata" in f.message
 
@@ -390,7 +402,11 @@ def test_audit_policy_not_required(site: Site) -> None:
     [f] = hosts.audit_policy(no_audit, "blade001", None)
     assert f.ok
     assert "not required" in f.message
-    findings = hosts.k3s_config(no_audit, "blade001", dump(server_config(kube_apiserver_arg=apiserver_args(drop=("audit-policy-file", "audit-log-path")))))
+    findings = hosts.k3s_config(
+        no_audit,
+        "blade001",
+        dump(server_config(kube_apiserver_arg=apiserver_args(drop=("audit-policy-file", "audit-log-path")))),
+    )
     assert failed(findings) == []
 
 

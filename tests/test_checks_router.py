@@ -66,7 +66,9 @@ def test_segment_address_ok_for_every_router_segment(site: Site) -> None:
 
 
 def test_segment_address_missing(site: Site) -> None:
-    f = router.segment_address(site, "cluster", cfg({"/ip/address": [{"address": "192.168.88.1/24", "interface": "bridge-home"}]}))
+    f = router.segment_address(
+        site, "cluster", cfg({"/ip/address": [{"address": "192.168.88.1/24", "interface": "bridge-home"}]})
+    )
     assert not f.ok
     assert f.control == "NET-SEG-CLUSTER"
     assert "expected 192.168.77.1/24 on bridge-homelab, not configured" in f.message
@@ -159,7 +161,9 @@ def test_service_absent_and_should_be_disabled(site: Site) -> None:
     assert "absent" in f.message
 
 
-@pytest.mark.parametrize("row", [{"name": "telnet"}, {"name": "telnet", "disabled": "no"}, {"name": "telnet", "disabled": "false"}])
+@pytest.mark.parametrize(
+    "row", [{"name": "telnet"}, {"name": "telnet", "disabled": "no"}, {"name": "telnet", "disabled": "false"}]
+)
 def test_service_enabled_but_should_be_disabled(site: Site, row: dict[str, str]) -> None:
     f = router.service(site, "telnet", services({**row, "address": MGMT}))
     assert not f.ok

@@ -85,7 +85,8 @@ def test_conforming_recording_passes(tmp_path: Path):
         .replace("address=192.168.77.205", "address=192.168.77.200")
     )
     ns = copy / "cluster" / "namespaces.yaml"
-    ns.write_text(ns.read_text().replace("enforce: privileged\n        pod-security.kubernetes.io/warn: baseline", "enforce: restricted"))
+    legacy = "enforce: privileged\n        pod-security.kubernetes.io/warn: baseline"
+    ns.write_text(ns.read_text().replace(legacy, "enforce: restricted"))
     cfg = copy / "hosts" / "blade003" / "etc" / "rancher" / "k3s" / "config.yaml"
     cfg.write_text(cfg.read_text() + "secrets-encryption: true\n")
     proc = run_pytest("suites", "features", "--zg-target", f"offline={copy}", "-q")

@@ -56,7 +56,13 @@ def silent_listener() -> Iterator[int]:
 
 def _router_checks(site: Path, xml: Path, env: dict[str, str] | None = None):
     return run_pytest(
-        "suites/test_router.py", "--zg-site", str(site), "--zg-target", "live", f"--junitxml={xml}", "-q",
+        "suites/test_router.py",
+        "--zg-site",
+        str(site),
+        "--zg-target",
+        "live",
+        f"--junitxml={xml}",
+        "-q",
         env={"ZG_TEST_ROUTER_PASSWORD": SECRET, **(env or {})},
     )
 
@@ -108,7 +114,11 @@ def test_missing_credential_names_its_source(tmp_path: Path):
 def test_lab_not_running_errors_with_the_fix(tmp_path: Path):
     xml = tmp_path / "j.xml"
     proc = run_pytest(
-        "suites/test_router.py", "--zg-target", "lab", f"--junitxml={xml}", "-q",
+        "suites/test_router.py",
+        "--zg-target",
+        "lab",
+        f"--junitxml={xml}",
+        "-q",
         env={"ZG_LAB_STATE": str(tmp_path / "nolab")},
     )
     _assert_all_errored(proc, xml, "the lab is not running")
@@ -123,10 +133,15 @@ def test_lab_addresses_are_refused_from_the_root_namespace(tmp_path: Path):
     (state / "lab.json").write_text(json.dumps({"inventory": inventory}))
     xml = tmp_path / "j.xml"
     proc = run_pytest(
-        "suites/test_router.py", "--zg-target", "lab", f"--junitxml={xml}", "-q",
+        "suites/test_router.py",
+        "--zg-target",
+        "lab",
+        f"--junitxml={xml}",
+        "-q",
         env={"ZG_LAB_STATE": str(state), "ZG_TEST_ROUTER_PASSWORD": SECRET},
     )
-    _assert_all_errored(proc, xml, "refusing to contact lab address 192.168.100.1 from the machine's root network namespace")
+    needle = "refusing to contact lab address 192.168.100.1 from the machine's root network namespace"
+    _assert_all_errored(proc, xml, needle)
 
 
 def test_offline_target_skips_live_only_fixtures(pytester: pytest.Pytester):

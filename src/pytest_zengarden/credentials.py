@@ -25,6 +25,8 @@ def resolve_secret(ref: SecretRef, what: str, environ: Mapping[str, str] | None 
         text = ref.file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CredentialError(f"{what}: file {ref.file} does not exist") from None
+    except UnicodeDecodeError:
+        raise CredentialError(f"{what}: file {ref.file} is not UTF-8 text") from None
     except OSError as exc:
         raise CredentialError(f"{what}: cannot read {ref.file}: {exc.strerror}") from None
     # A trailing newline from `echo pw > file` is not part of the password.

@@ -19,6 +19,7 @@ from .checks.findings import Finding, failed, report
 from .errors import TargetError, TargetUnavailable, UsageProblem, ZengardenError
 from .host_view import HostView
 from .site import Site, SiteError, load_site
+from .site.schema import Traced
 from .site.validate import controls_of
 from .targets import RouterHandle, Target, TargetSpec, make_target
 
@@ -153,6 +154,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     site = config.stash.get(SITE_KEY, None)
+    # Site elements that carry a control, by dotted path (``cluster.apiserver``), for control_from.
+    traced_by_path = {".".join(map(str, loc)): t for loc, t in controls_of(site).values()} if site else {}
     drills = config.getoption("drill")
     markexpr = config.getoption("markexpr") or ""
     keep, drop = [], []
@@ -165,7 +168,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             drop.append(item)
             continue
         keep.append(item)
-        _record_controls(item, site)
+        _record_controls(item, traced_by_path)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -183,17 +186,16 @@ def _drill_selected(item: pytest.Item, drills: list[str]) -> bool:
     return bool(named & set(drills))
 
 
-def _record_controls(item: pytest.Item, site: Site | None) -> None:
+def _record_controls(item: pytest.Item, traced_by_path: dict[str, Traced]) -> None:
     """Put each check's control ids and design sections into its report (JUnit properties)."""
     seen = set()
     pairs: list[tuple[str, str]] = []
     for marker in item.iter_markers("control"):
         pairs.append((str(marker.args[0]), str(marker.args[1]) if len(marker.args) > 1 else ""))
     for marker in item.iter_markers("control_from"):
-        if site is None:
-            continue
-        controls = {".".join(map(str, loc)): traced for _, (loc, traced) in controls_of(site).items()}
-        traced = controls.get(str(marker.args[0]))
+        if not traced_by_path:
+            continue  # no site file: the site fixture reports that
+        traced = traced_by_path.get(str(marker.args[0]))
         if traced is None:
             raise pytest.UsageError(f"{item.nodeid}: control_from({marker.args[0]!r}) names no traced site element")
         pairs.append((traced.control, traced.section))

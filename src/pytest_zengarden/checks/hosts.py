@@ -56,9 +56,11 @@ def k3s_config(site: Site, blade: str, text: str | None) -> list[Finding]:
         msg = f"{key}: {have!r}" if ok else f"{key}: {have!r}, expected {want!r}"
         out.append(finding(statement, f"{blade} {key}", ok, msg))
 
-    node_ips = {str(cfg.get("node-ip")), str(cfg.get("node-external-ip"))}
-    node_ips |= {a.split("=", 1)[1] for a in _as_list(cfg.get("kubelet-arg")) if a.startswith("node-ip=")}
-    expect(site.blades[blade], "node-ip", str(b.address) in node_ips, sorted(node_ips - {"None"}), str(b.address))
+    # Every address the config states for the node must be the blade's (and at least one must be stated).
+    stated = [str(cfg[k]) for k in ("node-ip", "node-external-ip") if cfg.get(k) is not None]
+    stated += [a.split("=", 1)[1] for a in _as_list(cfg.get("kubelet-arg")) if a.startswith("node-ip=")]
+    node_ips = {ip.strip() for value in stated for ip in value.split(",") if ip.strip()}
+    expect(site.blades[blade], "node-ip", node_ips == {str(b.address)}, sorted(node_ips), str(b.address))
 
     if Role.CONTROL_PLANE not in b.roles:
         servers = {f"https://{site.blades[s].address}:{site.cluster.api_port}" for s in site.cluster.control_plane}

@@ -20,8 +20,8 @@ class FileTreeHost:
             return None
         try:
             return target.read_text(encoding="utf-8")
-        except (FileNotFoundError, IsADirectoryError):
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
 
     def hostname(self) -> str:
-        return (self.read_file("/etc/hostname") or self.name).strip()
+        return (self.read_file("/etc/hostname") or "").strip() or self.name

@@ -32,9 +32,13 @@ class ManifestCluster:
             for i, doc in enumerate(docs):
                 if doc is None:
                     continue
-                if not isinstance(doc, dict) or "kind" not in doc:
-                    raise TargetError(self.endpoint, f"{path} document {i + 1}: not a Kubernetes object (no kind)")
+                where = f"{path} document {i + 1}"
+                if not _is_object(doc):
+                    raise TargetError(self.endpoint, f"{where}: not a Kubernetes object (no kind)")
                 if doc["kind"].endswith("List") and isinstance(doc.get("items"), list):
+                    for j, item in enumerate(doc["items"]):
+                        if not _is_object(item):
+                            raise TargetError(self.endpoint, f"{where} item {j + 1}: not a Kubernetes object (no kind)")
                     out.extend(doc["items"])
                 else:
                     out.append(doc)
@@ -42,3 +46,7 @@ class ManifestCluster:
 
     def list(self, kind: str) -> list[KubeObject]:
         return [o for o in self._objects if o.get("kind") == kind]
+
+
+def _is_object(doc: object) -> bool:
+    return isinstance(doc, dict) and isinstance(doc.get("kind"), str)

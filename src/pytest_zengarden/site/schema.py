@@ -68,7 +68,8 @@ Port = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=65535)]
 class Model(BaseModel):
     """Base of every site-file object: immutable, unknown keys rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # hide_input_in_errors: a literal credential written by mistake must not be echoed in an error.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True)
 
 
 class Traced(Model):
