@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from .checks.site import flow_matrix
 from .site import SiteError, load_site
@@ -87,6 +91,107 @@ def _cmd_site_matrix(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lab(args: argparse.Namespace) -> Any:
+    from .lab.lifecycle import Lab
+
+    path = Path(args.site or os.environ.get("ZG_SITE") or "fixtures/sites/zengarden.yaml")
+    site = load_site(path)
+    return Lab(site, path.resolve())
+
+
+def _cmd_lab_up(args: argparse.Namespace) -> int:
+    _lab(args).up(bare=args.bare, deviate=args.deviate)
+    return 0
+
+
+def _cmd_lab_down(args: argparse.Namespace) -> int:
+    if not _lab(args).down():
+        print("no lab to take down", file=sys.stderr)
+    return 0
+
+
+def _cmd_lab_status(args: argparse.Namespace) -> int:
+    rows = _lab(args).status_rows()
+    width = max(len(r[0]) for r in rows)
+    for component, ok, detail in rows:
+        print(f"{component.ljust(width)}  {'ok  ' if ok else 'FAIL'}  {detail}")
+    return 0 if all(ok for _, ok, _ in rows) else 1
+
+
+def _cmd_lab_logs(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    logs = sorted((lab.dir / "logs").glob("*.log")) if (lab.dir / "logs").exists() else []
+    if args.component:
+        logs = [p for p in logs if p.stem == args.component]
+        if not logs:
+            print(f"no log for {args.component!r}", file=sys.stderr)
+            return 1
+    for path in logs:
+        lines = path.read_text(errors="replace").splitlines()[-args.lines :]
+        print(f"==> {path.stem} <==")
+        print("\n".join(lines))
+    return 0
+
+
+def _cmd_lab_deviations(args: argparse.Namespace) -> int:
+    from .lab.deviations import CATALOGUE
+
+    width = max(len(n) for n in CATALOGUE)
+    for name, dev in sorted(CATALOGUE.items()):
+        print(f"{name.ljust(width)}  {dev.breaks:<22}  {dev.description}")
+    return 0
+
+
+def _cmd_lab_env(args: argparse.Namespace) -> int:
+    from .lab.lifecycle import load_lab_json
+
+    lab = _lab(args)
+    info = load_lab_json(lab.dir)
+    router = info["inventory"]["router"]
+    password = Path(router["password"]["file"]).read_text().strip()
+    host = info["router"]["address"]
+    rest = lab.site.router.rest
+    exports = {
+        "ZG_LAB_STATE": str(lab.dir),
+        "ZG_LAB_MGMT_NETNS": info["management_netns"],
+        "ZG_ROUTER_HOST": host,
+        "ZG_ROUTER_USER": router["username"],
+        "ZG_ROUTER_PASSWORD": password,
+        "ZG_ROUTER_CA": router["ca_file"],
+        "ZG_ROUTER_REST_URL": f"{rest.scheme}://{host}:{rest.port}/rest",
+    }
+    for key, value in exports.items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+def _segment_netns(args: argparse.Namespace) -> str:
+    from .lab.lifecycle import load_lab_json
+
+    info = load_lab_json(_lab(args).dir)
+    segment = args.segment or "management"
+    probes = info["probes"]
+    if segment == "router":
+        return str(info["router"]["netns"])
+    if segment not in probes:
+        raise SystemExit(f"unknown segment {segment!r}; the lab has {', '.join(sorted(probes))} and router")
+    return str(probes[segment]["netns"])
+
+
+def _cmd_lab_shell(args: argparse.Namespace) -> int:
+    ns = _segment_netns(args)
+    shell = os.environ.get("SHELL", "/bin/bash")
+    os.execvp("ip", ["ip", "netns", "exec", ns, shell])
+
+
+def _cmd_lab_exec(args: argparse.Namespace) -> int:
+    ns = _segment_netns(args)
+    cmd = [c for c in args.cmd if c != "--"] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        raise SystemExit("zengarden lab exec SEGMENT -- COMMAND...")
+    os.execvp("ip", ["ip", "netns", "exec", ns, *cmd])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zengarden", description="Verify a homelab against its design.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,12 +209,41 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--allowed", action="store_true", help="only allowed flows")
     matrix.add_argument("--format", choices=("table", "json"), default="table")
     matrix.set_defaults(func=_cmd_site_matrix)
+
+    lab = sub.add_parser("lab", help="the embedded lab (a digital twin of the site in network namespaces)")
+    lab.add_argument("--site", help="site file (default: $ZG_SITE or fixtures/sites/zengarden.yaml)")
+    labs = lab.add_subparsers(dest="lab_command", required=True)
+    up = labs.add_parser("up", help="bring the lab up (idempotent)")
+    up.add_argument("--bare", action="store_true", help="router at factory state (for --provision)")
+    up.add_argument("--deviate", action="append", default=[], metavar="NAME", help="apply a named deviation")
+    up.set_defaults(func=_cmd_lab_up)
+    labs.add_parser("down", help="remove everything the lab made").set_defaults(func=_cmd_lab_down)
+    labs.add_parser("status", help="health of every component").set_defaults(func=_cmd_lab_status)
+    logs = labs.add_parser("logs", help="recent log lines of the lab's processes")
+    logs.add_argument("component", nargs="?")
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    logs.set_defaults(func=_cmd_lab_logs)
+    labs.add_parser("deviations", help="list the named deviations").set_defaults(func=_cmd_lab_deviations)
+    labs.add_parser("env", help="shell exports for reaching the lab by hand").set_defaults(func=_cmd_lab_env)
+    shell = labs.add_parser("shell", help="a shell in a segment's namespace (default: management)")
+    shell.add_argument("segment", nargs="?")
+    shell.set_defaults(func=_cmd_lab_shell)
+    ex = labs.add_parser("exec", help="run a command in a segment's namespace")
+    ex.add_argument("segment")
+    ex.add_argument("cmd", nargs=argparse.REMAINDER)
+    ex.set_defaults(func=_cmd_lab_exec)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .lab.netns import LabError
+
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except (LabError, SiteError) as exc:
+        print(f"zengarden: {exc}", file=sys.stderr)
+        return 1
     return result
 
 

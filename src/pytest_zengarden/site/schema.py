@@ -258,6 +258,10 @@ class Blade(Traced):
     segment: str = "cluster"
     roles: list[Role] = Field(min_length=1)
     bootstrap: bool = Field(default=False, description="The server that ran --cluster-init.")
+    router_port: str | None = Field(
+        default=None,
+        description="Router port the blade is cabled to directly (unset: the segment's switch on its first port).",
+    )
     hardware: str = ""
 
 

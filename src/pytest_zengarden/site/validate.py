@@ -158,6 +158,8 @@ def _blades(site: Site) -> Iterator[Finding]:
             yield (*loc, "address"), f"{blade.address} is already used by {used[blade.address]}"
         else:
             used[blade.address] = f"blade '{name}'"
+        if blade.router_port is not None and seg is not None and blade.router_port not in seg.ports:
+            yield (*loc, "router_port"), f"'{blade.router_port}' is not a port of segment '{blade.segment}' {seg.ports}"
         if blade.bootstrap:
             bootstraps.append(name)
             if Role.CONTROL_PLANE not in blade.roles:

@@ -1,0 +1,1 @@
+"""The embedded lab: a digital twin of the site in network namespaces."""

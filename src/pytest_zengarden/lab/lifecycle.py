@@ -1,0 +1,464 @@
+"""`zengarden lab up|down|status|logs`: build the network twin from the site, and take it away again.
+
+State lives in one directory (default ``/var/lib/zengarden/lab``, ``$ZG_LAB_STATE``): ``state.json``
+records every namespace and process *before* it is created, so ``down`` removes exactly what ``up``
+made, also after a crash.  ``lab.json`` tells the plugin how to reach the lab (an inventory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..site.schema import Site
+from ..targets import default_lab_state
+from . import deviations as deviation_catalogue
+from .netns import LabError, ip, list_namespaces, run
+from .pki import ensure_ca, issue
+from .topology import LabPlan, plan_lab
+
+PREFIX = "zg"
+LAB_USER = "zengarden"
+PROXY_PORT_DEFAULT = 5555
+
+
+@dataclass
+class ProcessRecord:
+    name: str
+    ns: str
+    argv: list[str]
+    pid: int
+    log: str
+
+
+@dataclass
+class LabState:
+    """What exists: recorded before creation, removed after deletion."""
+
+    prefix: str = PREFIX
+    site: str = ""
+    mode: str = "converged"
+    deviations: list[str] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+    processes: list[ProcessRecord] = field(default_factory=list)
+    started: float = 0.0
+
+    @classmethod
+    def load(cls, path: Path) -> LabState:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        procs = [ProcessRecord(**p) for p in data.pop("processes", [])]
+        return cls(**data, processes=procs)
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        tmp.replace(path)
+
+
+def _say(msg: str) -> None:
+    print(f"[lab] {msg}", file=sys.stderr, flush=True)
+
+
+class Lab:
+    """The embedded lab for one site, managed through its state directory."""
+
+    def __init__(
+        self, site: Site, site_path: Path, state_dir: Path | None = None, progress: Callable[[str], None] = _say
+    ):
+        self.site = site
+        self.site_path = site_path
+        self.dir = state_dir or default_lab_state()
+        self.say = progress
+        self.plan: LabPlan = plan_lab(site, PREFIX)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state_file(self) -> Path:
+        return self.dir / "state.json"
+
+    def state(self) -> LabState | None:
+        return LabState.load(self.state_file) if self.state_file.exists() else None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.dir / "lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LabError(f"another `zengarden lab` command is running on {self.dir}") from None
+            yield
+
+    # --------------------------------------------------------------------- up
+    def up(self, bare: bool = False, deviate: list[str] | None = None) -> None:
+        """Bring the lab up (idempotent: a running lab in the same mode is left as it is)."""
+        deviate = list(deviate or [])
+        for name in deviate:
+            if name not in deviation_catalogue.CATALOGUE:
+                raise LabError(f"unknown deviation {name!r}; see `zengarden lab deviations`")
+        mode = "bare" if bare else "converged"
+        with self._locked():
+            current = self.state()
+            if current is not None:
+                if current.mode == mode and current.deviations == deviate and not self._problems(current):
+                    self.say(f"lab already up ({mode}{', ' + ','.join(deviate) if deviate else ''}); nothing to do")
+                    return
+                self.say("lab is up in another mode or unhealthy: taking it down first")
+                self._down(current)
+            self._check_no_leftovers()
+            start = time.monotonic()
+            state = LabState(site=str(self.site_path), mode=mode, deviations=deviate, started=time.time())
+            state.save(self.state_file)
+            try:
+                self._build(state, bare, deviate)
+            except BaseException:
+                self.say("lab up failed: removing what was created")
+                self._down(state)
+                raise
+            self.say(f"lab up ({mode}) in {time.monotonic() - start:.1f}s; state in {self.dir}")
+
+    def _check_no_leftovers(self) -> None:
+        stale = [n for n in list_namespaces() if n in {ns.name for ns in self.plan.namespaces}]
+        if stale:
+            raise LabError(
+                f"network namespaces {stale} exist but no lab state records them; remove them with "
+                f"`ip netns del` (they were not made by this lab's state in {self.dir})"
+            )
+
+    def _build(self, state: LabState, bare: bool, deviate: list[str]) -> None:
+        plan = self.plan
+        self.say(f"creating {len(plan.namespaces)} namespaces")
+        for ns in plan.namespaces:
+            state.namespaces.append(ns.name)
+            state.save(self.state_file)
+            ip("netns", "add", ns.name)
+            ip("link", "set", "lo", "up", ns=ns.name)
+        for name in plan.forwarding:
+            run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], ns=name)
+        self.say(f"wiring {len(plan.cables)} cables, {len(plan.bridges)} bridges")
+        for c in plan.cables:
+            # Both ends are created directly inside their namespaces: nothing ever appears in the root namespace.
+            ip("link", "add", c.a_if, "netns", c.a_ns, "type", "veth", "peer", "name", c.b_if, "netns", c.b_ns)
+        for br in plan.bridges:
+            ip("link", "add", br.name, "type", "bridge", ns=br.ns)
+            for port in br.ports:
+                ip("link", "set", port, "master", br.name, ns=br.ns)
+        for ns in plan.namespaces:
+            out = ip("-o", "link", "show", ns=ns.name).stdout
+            for line in out.splitlines():
+                ifname = line.split(":")[1].strip().split("@")[0]
+                if ifname != "lo":
+                    ip("link", "set", ifname, "up", ns=ns.name)
+        for a in plan.addresses:
+            ip("addr", "add", str(a.address), "dev", a.iface, ns=a.ns)
+        for r in plan.routes:
+            ip("route", "replace", r.dst, "via", str(r.via), ns=r.ns)
+        secrets_dir = self.dir / "secrets"
+        secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        self._wireguard(state, secrets_dir)
+        self._router(state, secrets_dir, bare, deviate)
+        self._write_lab_json(secrets_dir)
+
+    # ---------------------------------------------------------------- wireguard
+    def _wireguard(self, state: LabState, secrets_dir: Path) -> None:
+        ends = self.plan.wireguard
+        if not ends:
+            return
+        self.say("starting WireGuard (wireguard-go) server and client")
+        keys = {}
+        for end in ends:
+            priv = run(["wg", "genkey"]).stdout.strip()
+            pub = run(["wg", "pubkey"], input=priv).stdout.strip()
+            key_file = secrets_dir / f"wg-{end.iface}.key"
+            key_file.write_text(priv + "\n")
+            key_file.chmod(0o600)
+            keys[end.iface] = (key_file, pub)
+        server, client = ends[0], ends[1]
+        for end in ends:
+            self._spawn(
+                state,
+                f"wireguard-go-{end.iface}",
+                end.ns,
+                ["wireguard-go", end.iface],
+                env={"WG_PROCESS_FOREGROUND": "1"},
+            )
+            sock = Path("/var/run/wireguard") / f"{end.iface}.sock"
+            _wait(sock.exists, 10, f"wireguard-go did not create {sock}")
+        run(
+            [
+                "wg",
+                "set",
+                server.iface,
+                "private-key",
+                str(keys[server.iface][0]),
+                "listen-port",
+                str(server.listen_port),
+                "peer",
+                keys[client.iface][1],
+                "allowed-ips",
+                ",".join(server.allowed_ips),
+            ],
+            ns=server.ns,
+        )
+        run(
+            [
+                "wg",
+                "set",
+                client.iface,
+                "private-key",
+                str(keys[client.iface][0]),
+                "peer",
+                keys[server.iface][1],
+                "endpoint",
+                str(client.endpoint),
+                "allowed-ips",
+                ",".join(client.allowed_ips),
+                "persistent-keepalive",
+                "5",
+            ],
+            ns=client.ns,
+        )
+        for end in ends:
+            ip("addr", "add", str(end.address), "dev", end.iface, ns=end.ns)
+            ip("link", "set", end.iface, "up", ns=end.ns)
+        for cidr in client.allowed_ips:
+            ip("route", "replace", cidr, "dev", client.iface, ns=client.ns)
+        (self.dir / "wireguard.json").write_text(
+            json.dumps(
+                {
+                    "server": {"iface": server.iface, "public_key": keys[server.iface][1]},
+                    "client": {
+                        "iface": client.iface,
+                        "public_key": keys[client.iface][1],
+                        "address": str(client.address),
+                    },
+                },
+                indent=2,
+            )
+        )
+
+    # ------------------------------------------------------------------- router
+    def _router(self, state: LabState, secrets_dir: Path, bare: bool, deviate: list[str]) -> None:
+        from .router_seed import proxy_config, router_seed
+
+        pki = self.dir / "pki"
+        ensure_ca(pki)
+        sans = sorted(
+            {str(s.router_address) for s in self.site.segments.values() if s.router_address}
+            | {str(self.site.router.address)}
+        )
+        cert, key = issue(pki, "router", [self.site.router.identity, *sans])
+        password = _secret(secrets_dir / "router-password")
+        proxy_password = _secret(secrets_dir / "proxy-password")
+        records = router_seed(self.site, self.plan, bare=bare, wireguard=self.dir / "wireguard.json")
+        proxy = proxy_config(
+            self.site, proxy_password_env="ZG_PROXY_PASSWORD", router_password_env="ZG_ROUTER_PASSWORD"
+        )
+        deviation_catalogue.apply(deviate, records, proxy)
+        router_dir = self.dir / "router"
+        router_dir.mkdir(exist_ok=True)
+        (router_dir / "seed.json").write_text(json.dumps(records, indent=2))
+        self.say("starting the RouterOS emulator and dnsmasq in the router namespace")
+        ready = router_dir / "ready"
+        ready.unlink(missing_ok=True)
+        self._spawn(
+            state,
+            "routeros",
+            self.plan.router_ns,
+            [
+                sys.executable,
+                "-m",
+                "pytest_zengarden.lab.router_daemon",
+                "--dir",
+                str(router_dir),
+                "--user",
+                f"{LAB_USER}:{secrets_dir / 'router-password'}",
+                "--cert",
+                str(cert),
+                "--key",
+                str(key),
+                "--ready-file",
+                str(ready),
+            ],
+        )
+        emulator = state.processes[-1]
+        # Ready, or dead: a crash at start-up should fail now with its log, not after the timeout.
+        _wait(lambda: ready.exists() or not _alive(emulator), 20, "the RouterOS emulator did not start")
+        if not ready.exists():
+            raise LabError(f"the RouterOS emulator exited at start-up; log:\n{self._log_tail('routeros')()}")
+        if self.site.dns.proxy.blades and not bare:
+            import yaml
+
+            (self.dir / "proxy.yaml").write_text(yaml.safe_dump(proxy, sort_keys=False))
+            env = {"ZG_PROXY_PASSWORD": proxy_password, "ZG_ROUTER_PASSWORD": password}
+            for blade in self.site.dns.proxy.blades:
+                self._spawn(
+                    state,
+                    f"proxy-{blade}",
+                    self.plan.ns(blade),
+                    [
+                        sys.executable,
+                        "-m",
+                        "pytest_zengarden.lab.proxy",
+                        "--config",
+                        str(self.dir / "proxy.yaml"),
+                        "--listen",
+                        f"0.0.0.0:{self.site.dns.proxy.port}",
+                    ],
+                    env=env,
+                )
+
+    def _write_lab_json(self, secrets_dir: Path) -> None:
+        inventory = {
+            "router": {
+                "username": LAB_USER,
+                "password": {"file": str(secrets_dir / "router-password")},
+                "transport": "api-ssl",
+                "ca_file": str(self.dir / "pki" / "ca.crt"),
+                "timeout_s": 5,
+            },
+        }
+        mgmt = next(name for name, seg in self.site.segments.items() if seg.router_address == self.site.router.address)
+        (self.dir / "lab.json").write_text(
+            json.dumps(
+                {
+                    "inventory": inventory,
+                    "management_netns": self.plan.probes[mgmt][0],
+                    "probes": {
+                        seg: {"netns": ns, "address": str(addr)} for seg, (ns, addr) in self.plan.probes.items()
+                    },
+                    "router": {"netns": self.plan.router_ns, "address": str(self.site.router.address)},
+                },
+                indent=2,
+            )
+        )
+
+    # ---------------------------------------------------------------- processes
+    def _spawn(self, state: LabState, name: str, ns: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        logs = self.dir / "logs"
+        logs.mkdir(exist_ok=True)
+        log_path = logs / f"{name}.log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", ns, *argv],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, **(env or {})},
+            )
+        state.processes.append(ProcessRecord(name, ns, argv, proc.pid, str(log_path)))
+        state.save(self.state_file)
+
+    def _log_tail(self, name: str) -> Callable[[], str]:
+        def tail() -> str:
+            path = self.dir / "logs" / f"{name}.log"
+            return path.read_text(errors="replace")[-1500:] if path.exists() else ""
+
+        return tail
+
+    # -------------------------------------------------------------------- down
+    def down(self) -> bool:
+        """Remove everything the lab made; returns False if there was nothing to remove."""
+        with self._locked():
+            state = self.state()
+            if state is None:
+                return False
+            self._down(state)
+            return True
+
+    def _down(self, state: LabState) -> None:
+        for proc in reversed(state.processes):
+            _stop(proc)
+        existing = set(list_namespaces())
+        for ns in reversed(state.namespaces):
+            if ns in existing:
+                ip("netns", "del", ns, check=False)
+        for name in ("state.json", "lab.json", "wireguard.json", "proxy.yaml"):
+            (self.dir / name).unlink(missing_ok=True)
+        for sub in ("router", "secrets", "pki", "logs"):
+            shutil.rmtree(self.dir / sub, ignore_errors=True)
+        self.say("lab down")
+
+    # ------------------------------------------------------------------ status
+    def _problems(self, state: LabState) -> list[str]:
+        return [f"{c}: {d}" for c, ok, d in self.status_rows(state) if not ok]
+
+    def status_rows(self, state: LabState | None = None) -> list[tuple[str, bool, str]]:
+        """(component, healthy, detail) for every namespace and process of the lab."""
+        state = state or self.state()
+        if state is None:
+            return [("lab", False, f"not running (no state in {self.dir})")]
+        rows: list[tuple[str, bool, str]] = [("lab", True, f"{state.mode}, deviations: {state.deviations or 'none'}")]
+        existing = set(list_namespaces())
+        for ns in state.namespaces:
+            rows.append((f"netns {ns}", ns in existing, "present" if ns in existing else "missing"))
+        for proc in state.processes:
+            alive = _alive(proc)
+            rows.append(
+                (proc.name, alive, f"pid {proc.pid} in {proc.ns}" if alive else f"not running (see {proc.log})")
+            )
+        return rows
+
+
+def _secret(path: Path) -> str:
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _wait(cond: Callable[[], bool], seconds: float, what: str, detail: Callable[[], str] | None = None) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    extra = detail() if detail else ""
+    raise LabError(f"{what} within {seconds:g}s" + (f"; log:\n{extra}" if extra else ""))
+
+
+def _alive(proc: ProcessRecord) -> bool:
+    """The recorded process still runs *and* is the one we started (PIDs get reused)."""
+    try:
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    want = proc.argv[0].encode()
+    return any(part.endswith(want.split(b"/")[-1]) for part in cmdline[:3])
+
+
+def _stop(proc: ProcessRecord, grace: float = 5.0) -> None:
+    if not _alive(proc):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _alive(proc):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(proc.pid, os.WNOHANG)
+        time.sleep(0.05)
+    if _alive(proc):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+
+
+def load_lab_json(state_dir: Path | None = None) -> dict[str, Any]:
+    """The running lab's access description (raises LabError when the lab is not up)."""
+    path = (state_dir or default_lab_state()) / "lab.json"
+    if not path.exists():
+        raise LabError(f"the lab is not running (no {path}); start it with `zengarden lab up`")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data

@@ -1,0 +1,120 @@
+"""The emulated router's starting configuration and the proxy's configuration, from the site (pure)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..desired.router import Records, desired_router
+from .topology import LabPlan
+
+FACTORY_SERVICES = {
+    "telnet": 23,
+    "ftp": 21,
+    "www": 80,
+    "ssh": 22,
+    "www-ssl": 443,
+    "api": 8728,
+    "winbox": 8291,
+    "api-ssl": 8729,
+}
+
+
+def _interfaces(plan: LabPlan) -> list[dict[str, str]]:
+    """The router's interfaces as RouterOS lists them (ports, bridges, WireGuard)."""
+    out: list[dict[str, str]] = []
+    for c in plan.cables:
+        if c.a_ns == plan.router_ns:
+            out.append({"name": c.a_if, "type": "ether", "default-name": c.a_if})
+    for br in plan.bridges:
+        if br.ns == plan.router_ns:
+            out.append({"name": br.name, "type": "bridge"})
+    for end in plan.wireguard:
+        if end.ns == plan.router_ns:
+            out.append({"name": end.iface, "type": "wg"})
+    return sorted(out, key=lambda r: (r["type"] != "ether", r["name"]))
+
+
+def router_seed(site: Any, plan: LabPlan, *, bare: bool, wireguard: Path | None = None) -> Records:
+    """Records the emulator starts from: factory state (``bare``) or the site's converged configuration."""
+    interfaces = _interfaces(plan)
+    wg: dict[str, Any] = json.loads(wireguard.read_text()) if wireguard and wireguard.exists() else {}
+    wg_records: Records = {"/interface/wireguard": [], "/interface/wireguard/peers": []}
+    for end in plan.wireguard:
+        if end.ns == plan.router_ns and wg:
+            wg_records["/interface/wireguard"].append(
+                {
+                    "name": end.iface,
+                    "listen-port": str(end.listen_port),
+                    "public-key": wg["server"]["public_key"],
+                }
+            )
+            wg_records["/interface/wireguard/peers"].append(
+                {
+                    "interface": end.iface,
+                    "public-key": wg["client"]["public_key"],
+                    "allowed-address": ",".join(end.allowed_ips),
+                    "comment": "lab VPN client",
+                }
+            )
+    bridge_ports = [
+        {"bridge": br.name, "interface": port} for br in plan.bridges if br.ns == plan.router_ns for port in br.ports
+    ]
+    bridges = [{"name": br.name} for br in plan.bridges if br.ns == plan.router_ns]
+    if bare:
+        # Factory state: interfaces exist, every service is on and open, nothing else is configured.
+        return {
+            "/interface": interfaces,
+            "/interface/bridge": bridges,
+            "/interface/bridge/port": bridge_ports,
+            "/system/identity": [{"name": "MikroTik"}],
+            "/ip/service": [
+                {"name": n, "port": str(p), "disabled": "false", "address": ""} for n, p in FACTORY_SERVICES.items()
+            ],
+            **wg_records,
+        }
+    wan = [
+        a
+        for a in plan.addresses
+        if a.ns == plan.router_ns and all(str(a.address.ip) != str(s.router_address) for s in site.segments.values())
+    ]
+    extra = {"/ip/address": [{"address": str(a.address), "interface": a.iface, "comment": "lab WAN link"} for a in wan]}
+    records = desired_router(site, extra=extra)
+    records["/interface"] = interfaces
+    records["/interface/bridge"] = bridges
+    records["/interface/bridge/port"] = bridge_ports
+    records.update(wg_records)
+    # Services the site does not mention keep their factory state.
+    named = {r["name"] for r in records["/ip/service"]}
+    records["/ip/service"] += [
+        {"name": n, "port": str(p), "disabled": "false", "address": ""}
+        for n, p in FACTORY_SERVICES.items()
+        if n not in named
+    ]
+    return records
+
+
+def proxy_config(
+    site: Any,
+    *,
+    proxy_password_env: str,
+    router_password_env: str,
+    router_user: str = "zengarden",
+    proxy_user: str = "proxy-user",
+) -> dict[str, Any]:
+    """The restrictive proxy's YAML config (facts §2.2 format); passwords as ``${VAR}`` references."""
+    p = site.dns.proxy
+    restrictions: dict[str, list[str]] = {}
+    for rule in p.allow:
+        restrictions.setdefault(rule.method, []).append(rule.path)
+    return {
+        "proxy": {
+            p.host: {
+                "auth": {"username": proxy_user, "password": f"${{{proxy_password_env}}}"},
+                "to": {"url": p.upstream, "username": router_user, "password": f"${{{router_password_env}}}"},
+                "mode": p.mode,
+                "restrictions": restrictions,
+            }
+        }
+    }
