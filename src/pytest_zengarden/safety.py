@@ -1,35 +1,47 @@
 """The network safety rule: site addresses are only ever contacted from inside the lab.
 
-In lab mode the harness must run in a lab network namespace (which has no route out); from the
-machine's root namespace, contacting a site address is refused before any packet is sent.
+In lab mode the harness must run inside one of the lab's own network namespaces (which have no route
+out of the lab); anywhere else, contacting a site address is refused before any packet is sent.
+The check is positive: this process's network namespace must *be* one the lab created (same nsfs
+inode as its ``/run/netns/NAME`` handle), so an unreadable ``/proc`` or a foreign namespace refuses.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from .errors import UnsafeTarget
 
+NETNS_DIR = "/run/netns"
 
-def netns_inode(pid: str = "self") -> int | None:
-    """Inode of a process's network namespace (``None`` where /proc does not tell)."""
+
+def _ns_id(path: str) -> tuple[int, int] | None:
     try:
-        return os.stat(f"/proc/{pid}/ns/net").st_ino
+        st = os.stat(path)
     except OSError:
         return None
+    return st.st_dev, st.st_ino
 
 
-def in_root_netns() -> bool:
-    """True when this process shares PID 1's network namespace (the machine's own network)."""
-    mine, init = netns_inode(), netns_inode("1")
-    # If we cannot tell, assume the worst: refusing is safe, probing is not.
-    return mine is None or init is None or mine == init
+def current_lab_netns(lab_namespaces: Iterable[str]) -> str | None:
+    """The name of the lab namespace this process runs in, or ``None`` if it runs in none of them."""
+    mine = _ns_id("/proc/self/ns/net")
+    if mine is None:
+        return None
+    for name in lab_namespaces:
+        if _ns_id(os.path.join(NETNS_DIR, name)) == mine:
+            return name
+    return None
 
 
-def require_lab_netns(address: str) -> None:
-    """Refuse to contact ``address`` for the lab unless we run inside a lab namespace."""
-    if in_root_netns():
+def require_lab_netns(address: str, lab_namespaces: Iterable[str]) -> str:
+    """Refuse to contact ``address`` unless this process runs inside one of ``lab_namespaces``."""
+    names = list(lab_namespaces)
+    where = current_lab_netns(names)
+    if where is None:
         raise UnsafeTarget(
-            f"refusing to contact lab address {address} from the machine's root network namespace; "
-            "lab checks run inside the lab's management namespace (`zengarden lab shell management`)"
+            f"refusing to contact lab address {address} from outside the lab's network namespaces; "
+            "lab checks run inside the lab (`zengarden lab exec management -- pytest ...`)"
         )
+    return where

@@ -260,20 +260,24 @@ class LabTarget(LiveTarget):
 
     def __init__(self, site: Site, state_dir: Path | None = None):
         self.state_dir = state_dir = state_dir or default_lab_state()
-        inventory, problem = self._lab_inventory(state_dir)
-        super().__init__(site, inventory, guard=require_lab_netns)
+        inventory, namespaces, problem = self._lab_inventory(state_dir)
+
+        def guard(address: str) -> None:
+            require_lab_netns(address, namespaces)
+
+        super().__init__(site, inventory, guard=guard)
         self._problem = problem
 
     @staticmethod
-    def _lab_inventory(state_dir: Path) -> tuple[Inventory | None, str | None]:
+    def _lab_inventory(state_dir: Path) -> tuple[Inventory | None, list[str], str | None]:
         state = state_dir / "lab.json"
         if not state.exists():
-            return None, f"the lab is not running (no {state}); start it with `zengarden lab up`"
+            return None, [], f"the lab is not running (no {state}); start it with `zengarden lab up`"
         try:
             data = json.loads(state.read_text(encoding="utf-8"))
-            return Inventory.model_validate(data["inventory"]), None
+            return Inventory.model_validate(data["inventory"]), list(data.get("namespaces", [])), None
         except (ValueError, KeyError) as exc:
-            return None, f"lab state {state} is unreadable ({exc}); run `zengarden lab up` again"
+            return None, [], f"lab state {state} is unreadable ({exc}); run `zengarden lab up` again"
 
     def _need(self, section: str) -> Any:
         if self._problem is not None:

@@ -238,7 +238,11 @@ class Lab:
         (self.dir / "wireguard.json").write_text(
             json.dumps(
                 {
-                    "server": {"iface": server.iface, "public_key": keys[server.iface][1]},
+                    "server": {
+                        "iface": server.iface,
+                        "public_key": keys[server.iface][1],
+                        "private_key_file": str(keys[server.iface][0]),
+                    },
                     "client": {
                         "iface": client.iface,
                         "public_key": keys[client.iface][1],
@@ -270,29 +274,24 @@ class Lab:
         router_dir = self.dir / "router"
         router_dir.mkdir(exist_ok=True)
         (router_dir / "seed.json").write_text(json.dumps(records, indent=2))
-        self.say("starting the RouterOS emulator and dnsmasq in the router namespace")
+        self.say("starting dnsmasq and the RouterOS emulator in the router namespace")
+        (router_dir / "hosts").touch()
+        listen = ",".join(str(a.address.ip) for a in self.plan.addresses if a.ns == self.plan.router_ns)
+        dnsmasq = [
+            "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+            f"--addn-hosts={router_dir / 'hosts'}", f"--pid-file={router_dir / 'dnsmasq.pid'}",
+            f"--listen-address={listen}", "--bind-interfaces", "--user=root", "--log-facility=-",
+        ]  # fmt: skip
+        self._spawn(state, "dnsmasq", self.plan.router_ns, dnsmasq)
         ready = router_dir / "ready"
         ready.unlink(missing_ok=True)
-        self._spawn(
-            state,
-            "routeros",
-            self.plan.router_ns,
-            [
-                sys.executable,
-                "-m",
-                "pytest_zengarden.lab.router_daemon",
-                "--dir",
-                str(router_dir),
-                "--user",
-                f"{LAB_USER}:{secrets_dir / 'router-password'}",
-                "--cert",
-                str(cert),
-                "--key",
-                str(key),
-                "--ready-file",
-                str(ready),
-            ],
-        )
+        emulator_argv = [
+            sys.executable, "-m", "pytest_zengarden.lab.router_daemon", "--dir", str(router_dir),
+            "--user", f"{LAB_USER}:{secrets_dir / 'router-password'}", "--cert", str(cert), "--key", str(key),
+            "--ready-file", str(ready), "--dnsmasq-pid", str(router_dir / "dnsmasq.pid"),
+            "--api-port", str(self.site.router.api.port), "--api-ssl-port", str(self.site.router.api.ssl_port),
+        ]  # fmt: skip
+        self._spawn(state, "routeros", self.plan.router_ns, emulator_argv)
         emulator = state.processes[-1]
         # Ready, or dead: a crash at start-up should fail now with its log, not after the timeout.
         _wait(lambda: ready.exists() or not _alive(emulator), 20, "the RouterOS emulator did not start")
@@ -335,6 +334,7 @@ class Lab:
             json.dumps(
                 {
                     "inventory": inventory,
+                    "namespaces": [ns.name for ns in self.plan.namespaces],
                     "management_netns": self.plan.probes[mgmt][0],
                     "probes": {
                         seg: {"netns": ns, "address": str(addr)} for seg, (ns, addr) in self.plan.probes.items()
@@ -436,8 +436,9 @@ def _alive(proc: ProcessRecord) -> bool:
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    want = proc.argv[0].encode()
-    return any(part.endswith(want.split(b"/")[-1]) for part in cmdline[:3])
+    want = proc.argv[0].encode().rsplit(b"/", 1)[-1]
+    # Before `ip netns exec` has exec'd, the command line is still `ip netns exec NS CMD ...`.
+    return any(part.rsplit(b"/", 1)[-1] == want for part in cmdline)
 
 
 def _stop(proc: ProcessRecord, grace: float = 5.0) -> None:

@@ -43,12 +43,10 @@ def router_seed(site: Any, plan: LabPlan, *, bare: bool, wireguard: Path | None 
     wg_records: Records = {"/interface/wireguard": [], "/interface/wireguard/peers": []}
     for end in plan.wireguard:
         if end.ns == plan.router_ns and wg:
+            # RouterOS derives the public key from the private one (it is read-only there).
+            private = Path(wg["server"]["private_key_file"]).read_text().strip()
             wg_records["/interface/wireguard"].append(
-                {
-                    "name": end.iface,
-                    "listen-port": str(end.listen_port),
-                    "public-key": wg["server"]["public_key"],
-                }
+                {"name": end.iface, "listen-port": str(end.listen_port), "private-key": private}
             )
             wg_records["/interface/wireguard/peers"].append(
                 {
