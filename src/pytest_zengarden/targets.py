@@ -282,6 +282,9 @@ class LabTarget(LiveTarget):
     def _need(self, section: str) -> Any:
         if self._problem is not None:
             raise TargetError("lab", self._problem)
+        if getattr(self.inventory, section) is None:
+            # The lab grows part by part; what it does not run yet is skipped, with the reason, not failed.
+            raise TargetUnavailable(f"the lab does not provide {section} access yet")
         return super()._need(section)
 
 

@@ -187,13 +187,7 @@ class Lab:
             keys[end.iface] = (key_file, pub)
         server, client = ends[0], ends[1]
         for end in ends:
-            self._spawn(
-                state,
-                f"wireguard-go-{end.iface}",
-                end.ns,
-                ["wireguard-go", end.iface],
-                env={"WG_PROCESS_FOREGROUND": "1"},
-            )
+            self._spawn(state, f"wireguard-go-{end.iface}", end.ns, ["wireguard-go", end.iface])
             sock = Path("/var/run/wireguard") / f"{end.iface}.sock"
             _wait(sock.exists, 10, f"wireguard-go did not create {sock}")
         run(
@@ -264,8 +258,8 @@ class Lab:
             | {str(self.site.router.address)}
         )
         cert, key = issue(pki, "router", [self.site.router.identity, *sans])
-        password = _secret(secrets_dir / "router-password")
-        proxy_password = _secret(secrets_dir / "proxy-password")
+        _secret(secrets_dir / "router-password")
+        _secret(secrets_dir / "proxy-password")
         records = router_seed(self.site, self.plan, bare=bare, wireguard=self.dir / "wireguard.json")
         proxy = proxy_config(
             self.site, proxy_password_env="ZG_PROXY_PASSWORD", router_password_env="ZG_ROUTER_PASSWORD"
@@ -292,32 +286,51 @@ class Lab:
             "--api-port", str(self.site.router.api.port), "--api-ssl-port", str(self.site.router.api.ssl_port),
         ]  # fmt: skip
         self._spawn(state, "routeros", self.plan.router_ns, emulator_argv)
-        emulator = state.processes[-1]
-        # Ready, or dead: a crash at start-up should fail now with its log, not after the timeout.
-        _wait(lambda: ready.exists() or not _alive(emulator), 20, "the RouterOS emulator did not start")
-        if not ready.exists():
-            raise LabError(f"the RouterOS emulator exited at start-up; log:\n{self._log_tail('routeros')()}")
+        self._wait_emulator(state.processes[-1])
         if self.site.dns.proxy.blades and not bare:
             import yaml
 
             (self.dir / "proxy.yaml").write_text(yaml.safe_dump(proxy, sort_keys=False))
-            env = {"ZG_PROXY_PASSWORD": proxy_password, "ZG_ROUTER_PASSWORD": password}
             for blade in self.site.dns.proxy.blades:
-                self._spawn(
-                    state,
-                    f"proxy-{blade}",
-                    self.plan.ns(blade),
-                    [
-                        sys.executable,
-                        "-m",
-                        "pytest_zengarden.lab.proxy",
-                        "--config",
-                        str(self.dir / "proxy.yaml"),
-                        "--listen",
-                        f"0.0.0.0:{self.site.dns.proxy.port}",
-                    ],
-                    env=env,
-                )
+                argv = [sys.executable, "-m", "pytest_zengarden.lab.proxy", "--config", str(self.dir / "proxy.yaml"),
+                        "--listen", f"0.0.0.0:{self.site.dns.proxy.port}"]  # fmt: skip
+                self._spawn(state, f"proxy-{blade}", self.plan.ns(blade), argv)
+
+    def _wait_emulator(self, emulator: ProcessRecord) -> None:
+        ready = self.dir / "router" / "ready"
+        # Ready, or dead: a crash at start-up should fail now with its log, not after the timeout.
+        _wait(lambda: ready.exists() or not _alive(emulator), 20, "the RouterOS emulator did not start")
+        if not ready.exists():
+            raise LabError(f"the RouterOS emulator exited at start-up; log:\n{self._log_tail('routeros')()}")
+
+    def _env(self, name: str) -> dict[str, str]:
+        """Secrets a process gets through its environment (never recorded in the state file)."""
+        if name.startswith("wireguard-go-"):
+            return {"WG_PROCESS_FOREGROUND": "1"}  # so the recorded pid is the daemon itself
+        if name.startswith("proxy-"):
+            secrets_dir = self.dir / "secrets"
+            return {
+                "ZG_PROXY_PASSWORD": (secrets_dir / "proxy-password").read_text().strip(),
+                "ZG_ROUTER_PASSWORD": (secrets_dir / "router-password").read_text().strip(),
+            }
+        return {}
+
+    def restart(self, name: str) -> None:
+        """Stop and start one lab process (its configuration, e.g. the emulator's, persists)."""
+        with self._locked():
+            state = self.state()
+            if state is None:
+                raise LabError("the lab is not running")
+            proc = next((p for p in state.processes if p.name == name), None)
+            if proc is None:
+                raise LabError(f"no lab process {name!r}; see `zengarden lab status`")
+            _stop(proc)
+            state.processes.remove(proc)
+            if name == "routeros":
+                (self.dir / "router" / "ready").unlink(missing_ok=True)
+            self._spawn(state, name, proc.ns, proc.argv)
+            if name == "routeros":
+                self._wait_emulator(state.processes[-1])
 
     def _write_lab_json(self, secrets_dir: Path) -> None:
         inventory = {
@@ -346,7 +359,7 @@ class Lab:
         )
 
     # ---------------------------------------------------------------- processes
-    def _spawn(self, state: LabState, name: str, ns: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    def _spawn(self, state: LabState, name: str, ns: str, argv: list[str]) -> None:
         logs = self.dir / "logs"
         logs.mkdir(exist_ok=True)
         log_path = logs / f"{name}.log"
@@ -357,7 +370,7 @@ class Lab:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                env={**os.environ, **(env or {})},
+                env={**os.environ, **self._env(name)},
             )
         state.processes.append(ProcessRecord(name, ns, argv, proc.pid, str(log_path)))
         state.save(self.state_file)

@@ -1,0 +1,318 @@
+"""The network twin end to end: `zengarden lab up`, the emulator's rules enforced on real packets, `down`.
+
+Runs as root (CI does). All traffic stays between the lab's own namespaces; the test harness enters
+them with `ip netns exec`, and nothing is ever sent from the root namespace to a lab address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_zengarden.lab.lifecycle import Lab
+from pytest_zengarden.site import load_site
+
+from ..helpers import REPO, SITE
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nft") is None,
+    reason="the lab needs root, iproute2 and nftables (installed by ./scripts/setup)",
+)
+
+
+def in_ns(ns: str, code: str, timeout: float = 60) -> Any:
+    """Run Python ``code`` inside namespace ``ns``; it prints one JSON document, returned parsed."""
+    proc = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def probe(ns: str, flows: list[tuple[str, str, int]], timeout: float = 1.0) -> list[str]:
+    """Results (open/closed/filtered/rejected) of real connection attempts from ``ns``."""
+    probes = [{"proto": p, "dst": d, "port": port, "timeout": timeout} for p, d, port in flows]
+    proc = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-m", "pytest_zengarden.lab.probe", "probe"],
+        input=json.dumps(probes),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return [r["result"] for r in json.loads(proc.stdout)]
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("lab-state")
+
+
+@pytest.fixture(scope="module")
+def lab(state_dir: Path) -> Iterator[Lab]:
+    site = load_site(SITE)
+    lab = Lab(site, SITE, state_dir, progress=lambda msg: None)
+    before_links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    start = time.monotonic()
+    lab.up()
+    lab.up_seconds = time.monotonic() - start  # type: ignore[attr-defined]
+    try:
+        yield lab
+    finally:
+        lab.down()
+        assert subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout == before_links
+
+
+@pytest.fixture(scope="module")
+def listeners(lab: Lab) -> Iterator[None]:
+    """TCP/UDP listeners on a cluster blade and in the home segment, for the packet tests."""
+    procs = []
+    for ns, addr in (("zg-blade001", "0.0.0.0"), ("zg-home", "0.0.0.0"), ("zg-management", "0.0.0.0")):
+        procs.append(
+            subprocess.Popen(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    sys.executable,
+                    "-m",
+                    "pytest_zengarden.lab.probe",
+                    "listen",
+                    "--bind",
+                    addr,
+                    "--tcp",
+                    "22,80,443,8080",
+                    "--udp",
+                    "5353",
+                    "--seconds",
+                    "300",
+                ],
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    time.sleep(0.5)
+    yield
+    for p in procs:
+        p.terminate()
+        p.wait(5)
+
+
+def test_up_is_fast_and_every_component_is_healthy(lab: Lab):
+    assert lab.up_seconds < 30  # type: ignore[attr-defined]
+    rows = lab.status_rows()
+    bad = [r for r in rows if not r[1]]
+    assert not bad, bad
+    names = {r[0] for r in rows}
+    assert {"routeros", "dnsmasq", "wireguard-go-wireguard1", "wireguard-go-wg0"} <= names
+
+
+def test_up_again_is_idempotent(lab: Lab):
+    pids = [p.pid for p in lab.state().processes]  # type: ignore[union-attr]
+    lab.up()
+    assert [p.pid for p in lab.state().processes] == pids  # type: ignore[union-attr]
+
+
+def test_no_lab_namespace_has_a_way_out(lab: Lab):
+    """Every interface of every lab namespace is loopback, a lab veth or bridge, or the WireGuard tun."""
+    for ns in lab.state().namespaces:  # type: ignore[union-attr]
+        inside = subprocess.run(
+            ["ip", "netns", "exec", ns, "ip", "-d", "-o", "link", "show"], capture_output=True, text=True, check=True
+        ).stdout
+        for line in inside.splitlines():
+            assert any(k in line.split() for k in ("link/loopback", "veth", "bridge", "tun")), f"{ns}: {line[:160]}"
+        routes = subprocess.run(
+            ["ip", "netns", "exec", ns, "ip", "-4", "route"], capture_output=True, text=True, check=True
+        ).stdout
+        # Default routes only ever point at lab addresses (the router, or the lab's internet host).
+        for line in routes.splitlines():
+            if line.startswith("default"):
+                assert line.split()[2] in {
+                    "192.168.77.1",
+                    "192.168.88.1",
+                    "192.168.100.1",
+                    "203.0.113.254",
+                    "198.51.100.1",
+                }, f"{ns}: {line}"
+
+
+def _api(state_dir: Path, body: str) -> Any:
+    """Run ``body`` in the management namespace with ``api`` (librouteros over API-SSL) and ``rest`` (httpx)."""
+    lab_json = json.loads((state_dir / "lab.json").read_text())
+    router = lab_json["inventory"]["router"]
+    code = f"""
+import json, ssl, httpx, librouteros
+ca = {router["ca_file"]!r}
+pw = open({router["password"]["file"]!r}).read().strip()
+ctx = ssl.create_default_context(cafile=ca)
+api = librouteros.connect("192.168.100.1", {router["username"]!r}, pw, port=8729, timeout=5,
+                          ssl_wrapper=lambda s: ctx.wrap_socket(s, server_hostname="192.168.100.1"))
+plain = librouteros.connect("192.168.100.1", {router["username"]!r}, pw, port=8728, timeout=5)
+rest = httpx.Client(base_url="https://192.168.100.1/rest", auth=({router["username"]!r}, pw), verify=ca, timeout=5)
+out = {{}}
+{body}
+print(json.dumps(out))
+"""
+    return in_ns("zg-management", code)
+
+
+def test_librouteros_and_rest_manage_rules_and_agree(lab: Lab, state_dir: Path):
+    out = _api(
+        state_dir,
+        """
+flt = api.path("/ip/firewall/filter")
+first = next(r[".id"] for r in flt)
+new = flt.add(chain="forward", action="drop", protocol="udp", **{"dst-port": "9999"}, comment="zg-test rule")
+tuple(plain("/ip/firewall/filter/move", numbers=new, destination=first))
+ids_api = [r[".id"] for r in plain.path("/ip/firewall/filter")]
+ids_rest = [r[".id"] for r in rest.get("/ip/firewall/filter").json()]
+out["moved_first"] = ids_api[0] == new
+out["agree"] = ids_api == ids_rest
+rest_rec = rest.get(f"/ip/firewall/filter/{new}").json()
+out["rest_sees"] = rest_rec.get("comment") == "zg-test rule" and rest_rec.get("dst-port") == "9999"
+made = rest.put("/ip/firewall/filter", json={"chain": "forward", "action": "accept", "comment": "zg-test rest"}).json()
+out["api_sees_rest"] = any(r.get("comment") == "zg-test rest" for r in api.path("/ip/firewall/filter"))
+flt.remove(new)
+out["delete_status"] = rest.delete(f"/ip/firewall/filter/{made['.id']}").status_code
+out["gone"] = all(r.get("comment", "").startswith("zg-test") is False for r in api.path("/ip/firewall/filter"))
+""",
+    )
+    assert out == {
+        "moved_first": True,
+        "agree": True,
+        "rest_sees": True,
+        "api_sees_rest": True,
+        "delete_status": 204,
+        "gone": True,
+    }
+
+
+def test_wrong_password_is_refused_as_routeros_refuses_it(lab: Lab):
+    out = in_ns(
+        "zg-management",
+        """
+import json, librouteros
+from librouteros.exceptions import TrapError
+try:
+    librouteros.connect("192.168.100.1", "zengarden", "wrong", port=8728, timeout=5)
+    print(json.dumps("logged in"))
+except TrapError as exc:
+    print(json.dumps(str(exc)))
+""",
+    )
+    assert "invalid user name or password" in out
+
+
+def test_default_lab_enforces_the_site_policy(lab: Lab, listeners: None):
+    # home -> cluster: web only (FW-HOME-WEB); SSH and other ports dropped (FW-DEFAULT-DENY).
+    assert probe(
+        "zg-home",
+        [
+            ("tcp", "192.168.77.170", 443),
+            ("tcp", "192.168.77.170", 80),
+            ("tcp", "192.168.77.170", 22),
+            ("tcp", "192.168.77.170", 8080),
+        ],
+    ) == ["open", "open", "filtered", "filtered"]
+    # management -> everything (FW-MGMT-ALL); nothing -> management (FW-MGMT-NO-INBOUND).
+    assert probe("zg-management", [("tcp", "192.168.77.170", 22), ("tcp", "192.168.88.10", 22)]) == ["open", "open"]
+    assert probe("zg-blade001", [("tcp", "192.168.100.10", 22)]) == ["filtered"]
+    assert probe("zg-home", [("tcp", "192.168.100.10", 22)]) == ["filtered"]
+    # cluster is isolated from home (FW-CLUSTER-NO-HOME); the internet cannot get in (FW-WAN-NO-INBOUND).
+    assert probe("zg-blade001", [("tcp", "192.168.88.10", 22)]) == ["filtered"]
+    assert probe("zg-internet", [("tcp", "192.168.77.170", 443)]) == ["filtered"]
+
+
+def test_wireguard_client_reaches_cluster_and_pods_through_a_real_tunnel(lab: Lab, listeners: None):
+    # FW-WG-CLUSTER over wireguard-go; FW-WG-NO-HOME blocks home and management.
+    assert probe(
+        "zg-wireguard",
+        [
+            ("tcp", "192.168.77.170", 8080),
+            ("udp", "192.168.77.170", 5353),
+            ("tcp", "192.168.88.10", 22),
+            ("tcp", "192.168.100.10", 22),
+        ],
+        timeout=2,
+    ) == ["open", "open", "filtered", "filtered"]
+
+
+def test_rules_added_over_the_api_change_the_data_plane(lab: Lab, state_dir: Path, listeners: None):
+    assert probe("zg-home", [("tcp", "192.168.77.170", 22)]) == ["filtered"]
+    _api(
+        state_dir,
+        """
+flt = api.path("/ip/firewall/filter")
+anchor = next(r[".id"] for r in flt if r.get("comment", "").startswith("zg:FW-HOME-WEB"))
+rid = flt.add(chain="forward", action="accept", protocol="tcp", **{"src-address": "!192.168.99.0/24",
+              "dst-address-list": "ssh-targets", "dst-port": "20-23", "place-before": anchor}, comment="zg-test ssh")
+plain.path("/ip/firewall/address-list").add(list="ssh-targets", address="192.168.77.170")
+out["id"] = rid
+""",
+    )
+    try:
+        assert probe("zg-home", [("tcp", "192.168.77.170", 22), ("tcp", "192.168.77.171", 22)]) == [
+            "open",
+            "filtered",
+        ]  # .171 is not in the address list (no listener there either: still no answer)
+    finally:
+        _api(
+            state_dir,
+            """
+flt = api.path("/ip/firewall/filter")
+flt.remove(*[r[".id"] for r in flt if r.get("comment") == "zg-test ssh"])
+al = api.path("/ip/firewall/address-list")
+al.remove(*[r[".id"] for r in al if r.get("list") == "ssh-targets"])
+""",
+        )
+    assert probe("zg-home", [("tcp", "192.168.77.170", 22)]) == ["filtered"]
+
+
+def test_static_dns_is_served_by_dnsmasq(lab: Lab):
+    out = in_ns(
+        "zg-home",
+        """
+import json, socket, struct
+q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+for part in "gitea.homelab.int.zengarden.space".split("."):
+    q += bytes([len(part)]) + part.encode()
+q += b"\\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.sendto(q, ("192.168.88.1", 53))
+data, _ = s.recvfrom(512)
+print(json.dumps(".".join(str(b) for b in data[-4:])))
+""",
+    )
+    assert out == "192.168.77.200"
+
+
+def test_configuration_survives_an_emulator_restart(lab: Lab, state_dir: Path):
+    _api(state_dir, 'out["id"] = api.path("/ip/dns/static").add(name="restart.test", address="192.168.77.9")')
+    old = next(p.pid for p in lab.state().processes if p.name == "routeros")  # type: ignore[union-attr]
+    lab.restart("routeros")
+    assert next(p.pid for p in lab.state().processes if p.name == "routeros") != old  # type: ignore[union-attr]
+    out = _api(state_dir, 'out["names"] = [r["name"] for r in api.path("/ip/dns/static")]')
+    assert "restart.test" in out["names"]
+    _api(
+        state_dir,
+        """
+st = api.path("/ip/dns/static")
+st.remove(*[r[".id"] for r in st if r["name"] == "restart.test"])
+""",
+    )
