@@ -140,7 +140,7 @@ def test_lab_addresses_are_refused_from_the_root_namespace(tmp_path: Path):
         "-q",
         env={"ZG_LAB_STATE": str(state), "ZG_TEST_ROUTER_PASSWORD": SECRET},
     )
-    needle = "refusing to contact lab address 192.168.100.1 from the machine's root network namespace"
+    needle = "refusing to contact lab address 192.168.100.1 from outside the lab's network namespaces"
     _assert_all_errored(proc, xml, needle)
 
 

@@ -126,6 +126,7 @@ _MATCHERS = frozenset(
 )  # fmt: skip
 # Interface names RouterOS understands as wildcards over interface kinds; Linux has no equivalent.
 _IFACE_WILDCARDS = frozenset({"all-ethernet", "all-ppp", "all-vlan", "all-wireless"})
+_NO_INTERFACE = frozenset({("filter", "input", "out"), ("filter", "output", "in"), ("nat", "dstnat", "out")})
 _IFNAMSIZ = 15  # Linux interface names are at most 15 bytes; nft refuses longer strings.
 _COMMENT_MAX = 127  # nft: comments up to 128 bytes; log prefixes up to 127.
 _MAX_JUMP_DEPTH = 15  # the kernel's jump stack holds 16 levels including the base chain
@@ -385,10 +386,8 @@ class _Compiler:
                 bodies.setdefault(nft_chain, [])
                 if target is not None:
                     bodies.setdefault(self._chain(kind, target), [])
-                    if line is not None:
+                    if not line.startswith("#"):  # a never-matching jump is no edge
                         edges.setdefault(chain, set()).add(target)
-                if line is None:
-                    continue
                 bodies[nft_chain].append(line)
             self._check_jumps(kind, edges)
         return CompiledRuleset(
@@ -411,13 +410,14 @@ class _Compiler:
             return depth_of[chain]
 
         for chain in sorted(edges):
-            if depth(chain, ()) > _MAX_JUMP_DEPTH:
+            # Loops are refused anywhere; depth only counts from where packets enter (the kernel's view).
+            if depth(chain, ()) > _MAX_JUMP_DEPTH and chain in _BASE_CHAINS[kind]:
                 raise CompileError(f"{kind} chain {chain!r} nests jumps {depth_of[chain]} deep (nft allows 15)")
 
     # ---- one rule
 
-    def _rule(self, kind: str, rule: Record, rid: str) -> tuple[str, str | None, str | None]:
-        """(RouterOS chain, nft rule line or ``#`` comment line or None, jump target or None)."""
+    def _rule(self, kind: str, rule: Record, rid: str) -> tuple[str, str, str | None]:
+        """(RouterOS chain, nft rule line or ``#`` comment line for a never-matching rule, jump target or None)."""
         chain = rule.get("chain", "")
         if not chain:
             raise ValueError("has no chain")
@@ -438,7 +438,7 @@ class _Compiler:
                 raise ValueError(f"cannot jump to built-in chain {target!r}")
         verdict, note = self._action(kind, chain, action, rule, protocol, target)
         try:
-            exprs = self._matchers(chain, rule, protocol)
+            exprs = self._matchers(kind, chain, rule, protocol)
         except _Never as never:
             self.never[rid] = str(never)
             return chain, f"# {rid}: never matches, {never}", target
@@ -522,7 +522,7 @@ class _Compiler:
 
     # ---- matchers
 
-    def _matchers(self, chain: str, rule: Record, protocol: tuple[bool, str] | None) -> list[str]:
+    def _matchers(self, kind: str, chain: str, rule: Record, protocol: tuple[bool, str] | None) -> list[str]:
         out: list[str] = []
         if protocol is not None:
             neg, proto = protocol
@@ -539,7 +539,7 @@ class _Compiler:
                 if not name:
                     raise ValueError(f"{prop} has no list name")
                 out.append(f"ip {field_} {'!= ' if neg else ''}@{self._address_set(name)}")
-        self._interfaces(chain, rule, out)
+        self._interfaces(kind, chain, rule, out)
         self._ports(rule, protocol, out)
         if rule.get("connection-state"):
             neg, text = _negation(rule["connection-state"])
@@ -560,12 +560,12 @@ class _Compiler:
             out.append(f"ct status & {bits} {'==' if neg else '!='} 0")
         return out
 
-    def _interfaces(self, chain: str, rule: Record, out: list[str]) -> None:
+    def _interfaces(self, kind: str, chain: str, rule: Record, out: list[str]) -> None:
         for direction, meta in (("in", "iifname"), ("out", "oifname")):
-            # RouterOS flags these combinations invalid: there is no out-interface on input, no in on output.
-            wrong = {"in": "output", "out": "input"}[direction]
+            # RouterOS flags these invalid: no out-interface before routing (input, dstnat), no in on output.
+            # nft would load them and silently never match.
             for prop in (f"{direction}-interface", f"{direction}-interface-list"):
-                if rule.get(prop) and chain == wrong:
+                if rule.get(prop) and (kind, chain, direction) in _NO_INTERFACE:
                     raise ValueError(f"{prop} cannot be used in chain {chain}")
             if rule.get(f"{direction}-interface"):
                 neg, name = _negation(rule[f"{direction}-interface"])
@@ -582,7 +582,8 @@ class _Compiler:
                     if not neg:
                         raise _Never(f"{prop}={name} has no members")
                     continue  # "not in an empty list" holds for every interface
-                names = [self._linux_iface(m) for m in sorted(members)]
+                # A set: two RouterOS interfaces mapped to one lab interface must not repeat an element.
+                names = sorted({self._linux_iface(m) for m in members})
                 out.append(f"{meta} {'!= ' if neg else ''}{_nft_set(names)}")
 
     def _ports(self, rule: Record, protocol: tuple[bool, str] | None, out: list[str]) -> None:

@@ -40,9 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 from ..errors import UnsafeTarget
-from ..safety import netns_inode
+from ..safety import NETNS_DIR, current_lab_netns
 
-NETNS_DIR = "/run/netns"  # where `ip netns add` pins named namespaces
 LAB_NETNS_PREFIX = "zg"  # lab namespaces (topology plans and the lab's own tests) start with this
 IP_RECVERR = 11  # <linux/in.h>; Python's socket module does not export it
 IP_PKTINFO = 8  # <linux/in.h>; not exported either
@@ -86,43 +85,37 @@ def run_probes(probes: list[Probe], concurrency: int = 64) -> list[Probe]:
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-    if not outside_root_netns():
-        for p in probes:
-            dst = _loopback_check(p.get("dst"))
-            if dst is not None:
-                raise UnsafeTarget(
-                    f"refusing to probe {dst} from the machine's root network namespace; "
-                    "run the probe inside a lab namespace (ip netns exec ...)"
-                )
+    _refuse_unsafe(probes)  # all or nothing: no probe leaves before every one is known to be safe
     if not probes:
         return []
     with ThreadPoolExecutor(max_workers=min(concurrency, len(probes)), thread_name_prefix="zg-probe") as pool:
-        return list(pool.map(probe_one, probes))
+        return list(pool.map(_probe_one, probes))
 
 
 def outside_root_netns() -> bool:
-    """True only when this process provably runs outside the machine's root network namespace.
+    """True only when this process provably runs inside a lab namespace (``/run/netns/zg*``).
 
-    Normally that is "not PID 1's namespace".  Where PID 1's namespace cannot be read (containers
-    hide it), the only accepted proof is being in a lab namespace pinned by ``ip netns add`` under
-    ``/run/netns/zg*``; anything else counts as the root namespace (refusing is safe, probing is not).
+    The proof is the positive one of :mod:`pytest_zengarden.safety`: our network namespace is one pinned
+    by ``ip netns add`` under a lab name.  Anything else counts as the machine's root namespace
+    (refusing is safe, probing is not).
     """
-    mine, init = netns_inode(), netns_inode("1")
-    if mine is None:
-        return False
-    if init is not None:
-        return mine != init
     try:
-        names = [n for n in os.listdir(NETNS_DIR) if n.startswith(LAB_NETNS_PREFIX)]
+        names = sorted(n for n in os.listdir(NETNS_DIR) if n.startswith(LAB_NETNS_PREFIX))
     except OSError:
         return False
-    for name in names:
-        try:
-            if os.stat(os.path.join(NETNS_DIR, name)).st_ino == mine:
-                return True
-        except OSError:
-            continue
-    return False
+    return current_lab_netns(names) is not None
+
+
+def _refuse_unsafe(probes: list[Probe]) -> None:
+    if outside_root_netns():
+        return
+    for p in probes:
+        dst = _loopback_check(p.get("dst"))
+        if dst is not None:
+            raise UnsafeTarget(
+                f"refusing to probe {dst} from the machine's root network namespace; "
+                "run the probe inside a lab namespace (ip netns exec ...)"
+            )
 
 
 def _loopback_check(dst: object) -> str | None:
@@ -135,7 +128,15 @@ def _loopback_check(dst: object) -> str | None:
 
 
 def probe_one(probe: Probe) -> Probe:
-    """Run one probe (see :func:`run_probes`) and return a copy with ``result``, ``detail`` and ``elapsed``."""
+    """Run one probe (see :func:`run_probes`) and return a copy with ``result``, ``detail`` and ``elapsed``.
+
+    Refuses (:class:`UnsafeTarget`) like :func:`run_probes` outside a lab namespace.
+    """
+    _refuse_unsafe([probe])
+    return _probe_one(probe)
+
+
+def _probe_one(probe: Probe) -> Probe:
     start = time.monotonic()
     try:
         proto, dst, port, timeout, local = _validate(probe)
