@@ -316,3 +316,31 @@ st = api.path("/ip/dns/static")
 st.remove(*[r[".id"] for r in st if r["name"] == "restart.test"])
 """,
     )
+
+
+def _through_proxy(state_dir: Path, method: str, path: str, auth: str = "good") -> Any:
+    """A request from a cluster blade to the restrictive proxy on blade001 (as external-dns makes it)."""
+    password = (state_dir / "secrets" / "proxy-password").read_text().strip()
+    creds = ("proxy-user", password) if auth == "good" else ("proxy-user", "wrong")
+    return in_ns(
+        "zg-blade003",
+        f"""
+import json, httpx
+r = httpx.request({method!r}, "http://192.168.77.170:5555" + {path!r}, auth={creds!r}, timeout=10,
+                  headers={{"Host": "mikrotik-proxy.homelab.int.zengarden.space"}})
+print(json.dumps({{"status": r.status_code, "body": r.text}}))
+""",
+    )
+
+
+def test_restrictive_proxy_forwards_allowed_calls_with_the_router_credentials(lab: Lab, state_dir: Path):
+    out = _through_proxy(state_dir, "GET", "/rest/ip/dns/static")
+    assert out["status"] == 200, out
+    names = {r["name"] for r in json.loads(out["body"])}
+    assert "gitea.homelab.int.zengarden.space" in names
+
+
+def test_restrictive_proxy_refuses_what_the_site_does_not_allow(lab: Lab, state_dir: Path):
+    assert _through_proxy(state_dir, "DELETE", "/rest/ip/firewall/filter/*1")["status"] == 403
+    assert _through_proxy(state_dir, "GET", "/rest/ip/firewall/filter")["status"] == 403
+    assert _through_proxy(state_dir, "GET", "/rest/ip/dns/static", auth="bad")["status"] == 401

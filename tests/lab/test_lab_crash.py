@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,6 @@ def test_down_after_a_crash_removes_everything(tmp_path: Path):
     )
     assert not (tmp_path / "state.json").exists() and not (tmp_path / "lab.json").exists()
     assert not lab.down()  # nothing left to remove
+    # The router's nftables table lived in its namespace: none is left anywhere we can see.
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    assert "zg_routeros" not in tables

@@ -107,3 +107,12 @@ def test_switching_mode_rebuilds_the_lab(make_lab: Lab):
     make_lab.up()
     state = make_lab.state()
     assert state is not None and state.mode == "converged" and not make_lab._problems(state)
+
+
+def test_proxy_deviation_lets_delete_reach_the_router(make_lab: Lab):
+    from .test_lab import _through_proxy
+
+    make_lab.up(deviate=["proxy-delete-anything"])
+    out = _through_proxy(make_lab.dir, "DELETE", "/rest/ip/firewall/filter/*FFFF")
+    # Allowed by the (deviated) proxy, so the router itself answers: no such rule.
+    assert out["status"] in (400, 404), out

@@ -295,6 +295,8 @@ class Lab:
                 argv = [sys.executable, "-m", "pytest_zengarden.lab.proxy", "--config", str(self.dir / "proxy.yaml"),
                         "--listen", f"0.0.0.0:{self.site.dns.proxy.port}"]  # fmt: skip
                 self._spawn(state, f"proxy-{blade}", self.plan.ns(blade), argv)
+            for blade in self.site.dns.proxy.blades:
+                self._wait_listening(self.plan.ns(blade), self.site.dns.proxy.port, f"proxy-{blade}")
 
     def _wait_emulator(self, emulator: ProcessRecord) -> None:
         ready = self.dir / "router" / "ready"
@@ -302,6 +304,12 @@ class Lab:
         _wait(lambda: ready.exists() or not _alive(emulator), 20, "the RouterOS emulator did not start")
         if not ready.exists():
             raise LabError(f"the RouterOS emulator exited at start-up; log:\n{self._log_tail('routeros')()}")
+
+    def _wait_listening(self, ns: str, port: int, name: str) -> None:
+        def listening() -> bool:
+            return bool(run(["ss", "-Hltn", f"sport = :{port}"], ns=ns, check=False).stdout.strip())
+
+        _wait(listening, 15, f"{name} did not listen on port {port}", self._log_tail(name))
 
     def _env(self, name: str) -> dict[str, str]:
         """Secrets a process gets through its environment (never recorded in the state file)."""
