@@ -302,6 +302,8 @@ class Lab:
         ready = self.dir / "router" / "ready"
         # Ready, or dead: a crash at start-up should fail now with its log, not after the timeout.
         _wait(lambda: ready.exists() or not _alive(emulator), 20, "the RouterOS emulator did not start")
+        if not ready.exists() and _alive(emulator):
+            _wait(ready.exists, 20, "the RouterOS emulator did not become ready", self._log_tail("routeros"))
         if not ready.exists():
             raise LabError(f"the RouterOS emulator exited at start-up; log:\n{self._log_tail('routeros')()}")
 
@@ -454,9 +456,14 @@ def _wait(cond: Callable[[], bool], seconds: float, what: str, detail: Callable[
 def _alive(proc: ProcessRecord) -> bool:
     """The recorded process still runs *and* is the one we started (PIDs get reused)."""
     try:
+        stat = Path(f"/proc/{proc.pid}/stat").read_text()
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
+    if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+        return False  # exited, not yet reaped
+    if cmdline == [b""]:
+        return True  # mid-exec: the command line is briefly empty
     want = proc.argv[0].encode().rsplit(b"/", 1)[-1]
     # Before `ip netns exec` has exec'd, the command line is still `ip netns exec NS CMD ...`.
     return any(part.rsplit(b"/", 1)[-1] == want for part in cmdline)
