@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +32,7 @@ from .pki import ensure_ca, issue
 from .topology import LabPlan, plan_lab
 
 PREFIX = "zg"
+WG_SOCKETS = Path("/var/run/wireguard")
 LAB_USER = "zengarden"
 PROXY_PORT_DEFAULT = 5555
 
@@ -187,9 +190,11 @@ class Lab:
             keys[end.iface] = (key_file, pub)
         server, client = ends[0], ends[1]
         for end in ends:
+            sock = WG_SOCKETS / f"{end.iface}.sock"
+            # A killed wireguard-go leaves its socket behind; `wg` would then fail on the dead one.
+            sock.unlink(missing_ok=True)
             self._spawn(state, f"wireguard-go-{end.iface}", end.ns, ["wireguard-go", end.iface])
-            sock = Path("/var/run/wireguard") / f"{end.iface}.sock"
-            _wait(sock.exists, 10, f"wireguard-go did not create {sock}")
+            _wait(functools.partial(_accepts, sock), 10, f"wireguard-go did not serve {sock}")
         run(
             [
                 "wg",
@@ -405,6 +410,8 @@ class Lab:
     def _down(self, state: LabState) -> None:
         for proc in reversed(state.processes):
             _stop(proc)
+            if proc.name.startswith("wireguard-go-"):
+                (WG_SOCKETS / f"{proc.argv[-1]}.sock").unlink(missing_ok=True)
         existing = set(list_namespaces())
         for ns in reversed(state.namespaces):
             if ns in existing:
@@ -434,6 +441,17 @@ class Lab:
                 (proc.name, alive, f"pid {proc.pid} in {proc.ns}" if alive else f"not running (see {proc.log})")
             )
         return rows
+
+
+def _accepts(sock: Path) -> bool:
+    """Whether a UNIX socket exists and accepts a connection (wireguard-go's control socket is up)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1)
+        try:
+            s.connect(str(sock))
+        except OSError:
+            return False
+    return True
 
 
 def _secret(path: Path) -> str:
