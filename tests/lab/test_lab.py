@@ -344,3 +344,26 @@ def test_restrictive_proxy_refuses_what_the_site_does_not_allow(lab: Lab, state_
     assert _through_proxy(state_dir, "DELETE", "/rest/ip/firewall/filter/*1")["status"] == 403
     assert _through_proxy(state_dir, "GET", "/rest/ip/firewall/filter")["status"] == 403
     assert _through_proxy(state_dir, "GET", "/rest/ip/dns/static", auth="bad")["status"] == 401
+
+
+def test_lab_env_and_exec_give_hands_on_access(lab: Lab, state_dir: Path):
+    env = {**os.environ, "ZG_LAB_STATE": str(state_dir)}
+    zg = [sys.executable, "-m", "pytest_zengarden.cli"]
+    out = subprocess.run([*zg, "lab", "env"], capture_output=True, text=True, env=env, cwd=REPO, check=True).stdout
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in out.splitlines())
+    assert exports["ZG_LAB_MGMT_NETNS"] == "zg-management"
+    assert exports["ZG_ROUTER_HOST"] == "192.168.100.1"
+    assert exports["ZG_ROUTER_USER"] == "zengarden"
+    assert exports["ZG_ROUTER_REST_URL"] == "https://192.168.100.1:443/rest"
+    assert Path(exports["ZG_ROUTER_CA"]).exists()
+    addr = subprocess.run(
+        [*zg, "lab", "exec", "home", "--", "ip", "-4", "-o", "addr", "show", "eth0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        check=True,
+    ).stdout
+    assert "192.168.88.10/24" in addr
+    status = subprocess.run([*zg, "lab", "status"], capture_output=True, text=True, env=env, cwd=REPO)
+    assert status.returncode == 0 and "routeros" in status.stdout and "FAIL" not in status.stdout
