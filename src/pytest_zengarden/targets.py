@@ -225,7 +225,15 @@ class LiveTarget(Target):
         access = self._need("blades")
         address = str(self.site.blades[name].address)
         self._guard(address)
-        return SshBlade(name, address, access.user, access.key_file, port=access.port, timeout=access.timeout_s)
+        return SshBlade(
+            name,
+            address,
+            access.user,
+            access.key_file,
+            port=access.port,
+            timeout=access.timeout_s,
+            known_hosts=access.known_hosts,
+        )
 
     def etcd(self) -> Any:
         from .clients.etcd import EtcdClient

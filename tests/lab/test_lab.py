@@ -81,30 +81,13 @@ def lab(state_dir: Path) -> Iterator[Lab]:
 def listeners(lab: Lab) -> Iterator[None]:
     """TCP/UDP listeners on a cluster blade and in the home segment, for the packet tests."""
     procs = []
-    for ns, addr in (("zg-blade001", "0.0.0.0"), ("zg-home", "0.0.0.0"), ("zg-management", "0.0.0.0")):
+    # blade001's port 22 is its own sshd (the lab's blades are SSH hosts); the rest are test listeners.
+    for ns, ports in (("zg-blade001", "80,443,8080"), ("zg-home", "22,80,443,8080"), ("zg-management", "22,80,443")):
+        argv = [sys.executable, "-m", "pytest_zengarden.lab.probe", "listen", "--bind", "0.0.0.0", "--tcp", ports,
+                "--udp", "5353", "--seconds", "300"]  # fmt: skip
         procs.append(
             subprocess.Popen(
-                [
-                    "ip",
-                    "netns",
-                    "exec",
-                    ns,
-                    sys.executable,
-                    "-m",
-                    "pytest_zengarden.lab.probe",
-                    "listen",
-                    "--bind",
-                    addr,
-                    "--tcp",
-                    "22,80,443,8080",
-                    "--udp",
-                    "5353",
-                    "--seconds",
-                    "300",
-                ],
-                cwd=REPO,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                ["ip", "netns", "exec", ns, *argv], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
         )
     time.sleep(0.5)
@@ -367,3 +350,44 @@ def test_lab_env_and_exec_give_hands_on_access(lab: Lab, state_dir: Path):
     assert "192.168.88.10/24" in addr
     status = subprocess.run([*zg, "lab", "status"], capture_output=True, text=True, env=env, cwd=REPO)
     assert status.returncode == 0 and "routeros" in status.stdout and "FAIL" not in status.stdout
+
+
+def test_testinfra_over_ssh_sees_each_blade_as_its_own_host(lab: Lab, state_dir: Path):
+    """Blades run sshd in their own UTS and mount namespaces: hostname and files are the blade's own."""
+    out = in_ns(
+        "zg-management",
+        f"""
+import json, testinfra
+seen = {{}}
+for name, ip in (("blade001", "192.168.77.170"), ("blade004", "192.168.77.173")):
+    host = testinfra.get_host(
+        f"ssh://root@{{ip}}", ssh_identity_file={str(state_dir / "secrets" / "ssh_key")!r},
+        ssh_extra_args="-o BatchMode=yes -o UserKnownHostsFile={state_dir / "known_hosts"} "
+                       "-o StrictHostKeyChecking=yes")
+    seen[name] = {{
+        "hostname": host.check_output("hostname"),
+        "config": host.file("/etc/rancher/k3s/config.yaml").content_string,
+        "psa": host.file("/var/lib/rancher/k3s/server/psa.yaml").exists,
+        "sysctl": host.file("/etc/sysctl.d/90-kubelet.conf").contains("vm.overcommit_memory=1"),
+    }}
+print(json.dumps(seen))
+""",
+    )
+    assert out["blade001"]["hostname"] == "blade001" and out["blade004"]["hostname"] == "blade004"
+    assert "node-external-ip: 192.168.77.170" in out["blade001"]["config"]
+    assert "secrets-encryption: true" in out["blade001"]["config"]
+    assert "server: https://192.168.77.170:6443" in out["blade004"]["config"]
+    assert out["blade001"]["psa"] is True and out["blade004"]["psa"] is False  # servers only
+    assert out["blade001"]["sysctl"] and out["blade004"]["sysctl"]
+
+
+def test_node_exporter_serves_every_blade(lab: Lab):
+    out = in_ns(
+        "zg-management",
+        """
+import json, httpx
+ips = ("192.168.77.170", "192.168.77.171", "192.168.77.172", "192.168.77.173", "192.168.77.174")
+print(json.dumps({ip: "node_uname_info" in httpx.get(f"http://{ip}:9100/metrics", timeout=5).text for ip in ips}))
+""",
+    )
+    assert all(out.values()), out

@@ -12,17 +12,31 @@ from ..errors import TargetError
 class SshBlade:
     """A blade reached with ``ssh`` (key authentication); ``host`` is the testinfra host object."""
 
-    def __init__(self, name: str, address: str, user: str, key_file: Path, *, port: int = 22, timeout: float = 10.0):
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        user: str,
+        key_file: Path,
+        *,
+        port: int = 22,
+        timeout: float = 10.0,
+        known_hosts: Path | None = None,
+    ):
         import testinfra
 
         self.name = name
         self.endpoint = f"blade {name} ({user}@{address}:{port})"
         if not key_file.exists():
             raise TargetError(self.endpoint, f"SSH key {key_file} does not exist")
-        opts = (
-            f"-o ConnectTimeout={int(max(1, timeout))} -o BatchMode=yes -o PasswordAuthentication=no "
-            "-o StrictHostKeyChecking=accept-new"
+        # With a known_hosts file (the lab writes one) host keys are verified strictly; without one the
+        # first key seen is trusted (the user's own known_hosts, as ssh does).
+        verify = (
+            f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes"
+            if known_hosts is not None
+            else "-o StrictHostKeyChecking=accept-new"
         )
+        opts = f"-o ConnectTimeout={int(max(1, timeout))} -o BatchMode=yes -o PasswordAuthentication=no {verify}"
         self.host: Any = testinfra.get_host(
             f"ssh://{user}@{address}:{port}",
             ssh_identity_file=str(key_file),

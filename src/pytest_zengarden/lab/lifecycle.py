@@ -44,6 +44,7 @@ class ProcessRecord:
     argv: list[str]
     pid: int
     log: str
+    match: str = ""  # program name the running process has (when it differs from argv[0], e.g. after unshare)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class LabState:
     deviations: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
     processes: list[ProcessRecord] = field(default_factory=list)
+    created_dirs: list[str] = field(default_factory=list)  # host mount points the lab had to create
     started: float = 0.0
 
     @classmethod
@@ -172,6 +174,7 @@ class Lab:
         secrets_dir.mkdir(mode=0o700, exist_ok=True)
         self._wireguard(state, secrets_dir)
         self._router(state, secrets_dir, bare, deviate)
+        self._blades(state, secrets_dir)
         self._write_lab_json(secrets_dir)
 
     # ---------------------------------------------------------------- wireguard
@@ -343,12 +346,37 @@ class Lab:
             state.processes.remove(proc)
             if name == "routeros":
                 (self.dir / "router" / "ready").unlink(missing_ok=True)
-            self._spawn(state, name, proc.ns, proc.argv)
+            self._spawn(state, name, proc.ns, proc.argv, proc.match)
             if name == "routeros":
                 self._wait_emulator(state.processes[-1])
 
+    def _blades(self, state: LabState, secrets_dir: Path) -> None:
+        from .blades import RANCHER_MOUNTPOINT, prepare_blades, ssh_keypair
+
+        key = ssh_keypair(secrets_dir)
+        ns_of = {b: self.plan.ns(b) for b in self.site.blades}
+        hosts = prepare_blades(self.site, ns_of, self.dir, key, self.site.observability.node_exporter_port)
+        for mountpoint in (RANCHER_MOUNTPOINT, Path("/run/sshd")):
+            if not mountpoint.exists():
+                state.created_dirs.append(str(mountpoint))
+                state.save(self.state_file)
+                mountpoint.mkdir(parents=True)
+        self.say(f"starting sshd and node_exporter on {len(hosts)} blades")
+        for h in hosts:
+            self._spawn(state, f"sshd-{h.name}", h.ns, h.sshd_argv, match="sshd")
+            self._spawn(state, f"node-exporter-{h.name}", h.ns, h.node_exporter_argv)
+        for h in hosts:
+            self._wait_listening(h.ns, 22, f"sshd-{h.name}")
+            self._wait_listening(h.ns, self.site.observability.node_exporter_port, f"node-exporter-{h.name}")
+
     def _write_lab_json(self, secrets_dir: Path) -> None:
         inventory = {
+            "blades": {
+                "user": "root",
+                "key_file": str(secrets_dir / "ssh_key"),
+                "known_hosts": str(self.dir / "known_hosts"),
+                "timeout_s": 10,
+            },
             "router": {
                 "username": LAB_USER,
                 "password": {"file": str(secrets_dir / "router-password")},
@@ -374,7 +402,7 @@ class Lab:
         )
 
     # ---------------------------------------------------------------- processes
-    def _spawn(self, state: LabState, name: str, ns: str, argv: list[str]) -> None:
+    def _spawn(self, state: LabState, name: str, ns: str, argv: list[str], match: str = "") -> None:
         logs = self.dir / "logs"
         logs.mkdir(exist_ok=True)
         log_path = logs / f"{name}.log"
@@ -387,7 +415,7 @@ class Lab:
                 start_new_session=True,
                 env={**os.environ, **self._env(name)},
             )
-        state.processes.append(ProcessRecord(name, ns, argv, proc.pid, str(log_path)))
+        state.processes.append(ProcessRecord(name, ns, argv, proc.pid, str(log_path), match))
         state.save(self.state_file)
 
     def _log_tail(self, name: str) -> Callable[[], str]:
@@ -416,9 +444,12 @@ class Lab:
         for ns in reversed(state.namespaces):
             if ns in existing:
                 ip("netns", "del", ns, check=False)
-        for name in ("state.json", "lab.json", "wireguard.json", "proxy.yaml"):
+        for created in reversed(state.created_dirs):
+            with contextlib.suppress(OSError):  # only if still empty: never remove what others put there
+                Path(created).rmdir()
+        for name in ("state.json", "lab.json", "wireguard.json", "proxy.yaml", "known_hosts"):
             (self.dir / name).unlink(missing_ok=True)
-        for sub in ("router", "secrets", "pki", "logs"):
+        for sub in ("router", "secrets", "pki", "logs", "hosts"):
             shutil.rmtree(self.dir / sub, ignore_errors=True)
         self.say("lab down")
 
@@ -482,9 +513,11 @@ def _alive(proc: ProcessRecord) -> bool:
         return False  # exited, not yet reaped
     if cmdline == [b""]:
         return True  # mid-exec: the command line is briefly empty
-    want = proc.argv[0].encode().rsplit(b"/", 1)[-1]
-    # Before `ip netns exec` has exec'd, the command line is still `ip netns exec NS CMD ...`.
-    return any(part.rsplit(b"/", 1)[-1] == want for part in cmdline)
+    want = (proc.match or proc.argv[0]).encode().rsplit(b"/", 1)[-1]
+    # Before `ip netns exec` has exec'd, the command line is still `ip netns exec NS CMD ...`; daemons
+    # may also retitle themselves ("sshd: /usr/sbin/sshd -D ... [listener]").
+    words = [w.rsplit(b"/", 1)[-1].rstrip(b":") for part in cmdline for w in part.split()]
+    return want in words
 
 
 def _stop(proc: ProcessRecord, grace: float = 5.0) -> None:

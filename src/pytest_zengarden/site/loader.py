@@ -200,7 +200,8 @@ def _resolve_paths(site: Site, base_dir: Path) -> Site:
         if router:
             updates["router"] = inv.router.model_copy(update=router)
     if inv.blades is not None:
-        updates["blades"] = inv.blades.model_copy(update={"key_file": fix(inv.blades.key_file)})
+        known = fix(inv.blades.known_hosts) if inv.blades.known_hosts else None
+        updates["blades"] = inv.blades.model_copy(update={"key_file": fix(inv.blades.key_file), "known_hosts": known})
     if inv.cluster is not None:
         updates["cluster"] = inv.cluster.model_copy(update={"kubeconfig": fix(inv.cluster.kubeconfig)})
     if inv.etcd is not None:

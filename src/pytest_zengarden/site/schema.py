@@ -534,6 +534,7 @@ class SshAccess(Model):
 
     user: str
     key_file: Path
+    known_hosts: Path | None = Field(default=None, description="known_hosts file to verify blades against.")
     port: Port = 22
     timeout_s: float = Field(default=10.0, gt=0, le=120)
 

@@ -1,0 +1,124 @@
+"""The blade files a site implies (pure): ``/etc/rancher/k3s/config.yaml`` for servers and agents, sysctls.
+
+Mirrors how the homelab's playbook writes them (homelab facts §4.2-4.3), with every value taken from
+the site, so the host checks (:mod:`pytest_zengarden.checks.hosts`) pass on what this renders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from ..checks.hosts import AUDIT_POLICY, PSA_CONFIG
+from ..site.schema import Role, Site
+
+K3S_SYSCTLS = {"vm.panic_on_oom": "0", "vm.overcommit_memory": "1", "kernel.panic": "10", "kernel.panic_on_oops": "1"}
+
+
+def k3s_config(site: Site, blade: str) -> dict[str, Any]:
+    """The k3s configuration of ``blade`` as data (server settings for control-plane blades)."""
+    b = site.blades[blade]
+    c = site.cluster
+    address = str(b.address)
+    if Role.CONTROL_PLANE not in b.roles:
+        first = site.blades[c.control_plane[0]].address
+        return {
+            "server": f"https://{first}:{c.api_port}",
+            "node-external-ip": address,
+            "protect-kernel-defaults": True,
+            "kubelet-arg": ["pod-max-pids=1000", f"node-ip={address}"],
+        }
+    hard = c.apiserver
+    pods = site.segments[c.pod_network].cidr
+    services = site.segments[c.service_network].cidr
+    assert pods is not None and services is not None
+    first_service_ip = str(services.network_address + 1)
+    apiserver_args = [
+        f"enable-admission-plugins={','.join(hard.admission_plugins)}",
+        f"admission-control-config-file={PSA_CONFIG}",
+    ]
+    if hard.audit_log:
+        apiserver_args += [
+            "audit-log-path=/var/lib/rancher/k3s/server/logs/audit.log",
+            f"audit-policy-file={AUDIT_POLICY}",
+            "audit-log-maxage=30",
+            "audit-log-maxbackup=10",
+            "audit-log-maxsize=100",
+        ]
+    if hard.oidc_issuer:
+        apiserver_args += [f"oidc-issuer-url={hard.oidc_issuer}", f"oidc-username-claim={hard.oidc_username_claim}"]
+    cfg: dict[str, Any] = {
+        "data-dir": "/var/lib/rancher/k3s",
+        "write-kubeconfig-mode": "600",
+    }
+    if c.cni.name != "flannel":
+        cfg |= {"flannel-backend": "none", "disable-network-policy": True}
+    cfg |= {
+        "disable": ["servicelb", "traefik"],
+        "cluster-cidr": str(pods),
+        "service-cidr": str(services),
+        "tls-san": [address, blade, f"{blade}.{site.domain}", first_service_ip, "127.0.0.1", "localhost",
+                    "kubernetes", "kubernetes.default", "kubernetes.default.svc", c.api_endpoint],
+        "node-external-ip": address,
+        "protect-kernel-defaults": True,
+        "secrets-encryption": hard.secrets_encryption,
+        "kube-apiserver-arg": apiserver_args,
+        "kubelet-arg": ["streaming-connection-idle-timeout=5m", "pod-max-pids=1000", f"node-ip={address}"],
+    }  # fmt: skip
+    if b.bootstrap:
+        cfg["cluster-init"] = True
+    return cfg
+
+
+def k3s_config_text(site: Site, blade: str) -> str:
+    """``/etc/rancher/k3s/config.yaml`` for ``blade``."""
+    return yaml.safe_dump(k3s_config(site, blade), sort_keys=False)
+
+
+def sysctl_text() -> str:
+    """``/etc/sysctl.d/90-kubelet.conf`` as the homelab's playbook writes it."""
+    return "".join(f"{k}={v}\n" for k, v in K3S_SYSCTLS.items())
+
+
+def psa_admission(site: Site) -> dict[str, Any]:
+    """The API server's AdmissionConfiguration (PodSecurity defaults and exemptions from the site)."""
+    psa = site.cluster.pod_security
+    defaults: dict[str, str] = {}
+    for mode in ("enforce", "audit", "warn"):
+        defaults[mode] = getattr(psa, mode)
+        defaults[f"{mode}-version"] = psa.version
+    return {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AdmissionConfiguration",
+        "plugins": [{
+            "name": "PodSecurity",
+            "configuration": {
+                "apiVersion": "pod-security.admission.config.k8s.io/v1",
+                "kind": "PodSecurityConfiguration",
+                "defaults": defaults,
+                "exemptions": {
+                    "usernames": list(psa.exemptions.usernames),
+                    "runtimeClasses": list(psa.exemptions.runtime_classes),
+                    "namespaces": list(psa.exemptions.namespaces),
+                },
+            },
+        }],
+    }  # fmt: skip
+
+
+def audit_policy(site: Site) -> dict[str, Any]:
+    """The audit Policy: one catch-all rule at the site's level."""
+    return {
+        "apiVersion": "audit.k8s.io/v1",
+        "kind": "Policy",
+        "rules": [{"level": site.cluster.apiserver.audit_policy_level}],
+    }
+
+
+def server_files(site: Site) -> dict[str, str]:
+    """Files a control-plane blade holds besides its k3s config: absolute path -> content."""
+    files = {PSA_CONFIG: yaml.safe_dump(psa_admission(site), sort_keys=False)}
+    if site.cluster.apiserver.audit_log:
+        files[AUDIT_POLICY] = yaml.safe_dump(audit_policy(site), sort_keys=False)
+    return files
