@@ -391,3 +391,42 @@ print(json.dumps({ip: "node_uname_info" in httpx.get(f"http://{ip}:9100/metrics"
 """,
     )
     assert all(out.values()), out
+
+
+def test_victoria_metrics_has_an_up_series_for_every_blade(lab: Lab):
+    out = in_ns(
+        "zg-management",
+        """
+import json, time, httpx
+res = []
+for _ in range(40):  # scrape interval 2s; bounded wait
+    r = httpx.get("http://192.168.77.173:8428/api/v1/query", params={"query": 'up{job="node"}'}, timeout=5).json()
+    res = sorted((x["metric"]["blade"], x["value"][1]) for x in r["data"]["result"])
+    if len(res) == 5 and all(v == "1" for _, v in res):
+        break
+    time.sleep(0.5)
+print(json.dumps(res))
+""",
+    )
+    assert out == [[f"blade00{i}", "1"] for i in range(1, 6)]
+
+
+def test_a_test_alert_reaches_the_gotify_sink(lab: Lab):
+    out = in_ns(
+        "zg-management",
+        """
+import json, time, httpx
+alert = [{"labels": {"alertname": "ZengardenLabTest", "severity": "info"}, "annotations": {"summary": "probe"}}]
+httpx.post("http://192.168.77.173:9093/api/v2/alerts", json=alert, timeout=5).raise_for_status()
+got = []
+for _ in range(60):
+    got = [r for r in httpx.get("http://192.168.77.173:9094/received", timeout=5).json()
+           if any(a["labels"]["alertname"] == "ZengardenLabTest" for a in r["body"]["alerts"])]
+    if got:
+        break
+    time.sleep(0.25)
+print(json.dumps(got[:1]))
+""",
+    )
+    assert out and out[0]["path"] == "/gotify"
+    assert out[0]["body"]["receiver"] == "gotify" and out[0]["body"]["status"] == "firing"

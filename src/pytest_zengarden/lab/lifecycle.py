@@ -87,6 +87,7 @@ class Lab:
         self.dir = state_dir or default_lab_state()
         self.say = progress
         self.plan: LabPlan = plan_lab(site, PREFIX)
+        self.observability_urls: dict[str, str] = {}
 
     # ------------------------------------------------------------------ state
     @property
@@ -160,6 +161,12 @@ class Lab:
             ip("link", "add", br.name, "type", "bridge", ns=br.ns)
             for port in br.ports:
                 ip("link", "set", port, "master", br.name, ns=br.ns)
+        for ns_name in sorted({br.ns for br in plan.bridges}):
+            # A RouterOS bridge does not pass frames through /ip firewall (unless use-ip-firewall=yes);
+            # with br_netfilter loaded, Linux would, so switch that off where the lab bridges.
+            if Path("/proc/sys/net/bridge").exists():
+                for key in ("bridge-nf-call-iptables", "bridge-nf-call-ip6tables", "bridge-nf-call-arptables"):
+                    run(["sysctl", "-qw", f"net.bridge.{key}=0"], ns=ns_name)
         for ns in plan.namespaces:
             out = ip("-o", "link", "show", ns=ns.name).stdout
             for line in out.splitlines():
@@ -175,6 +182,7 @@ class Lab:
         self._wireguard(state, secrets_dir)
         self._router(state, secrets_dir, bare, deviate)
         self._blades(state, secrets_dir)
+        self._observability(state)
         self._write_lab_json(secrets_dir)
 
     # ---------------------------------------------------------------- wireguard
@@ -369,6 +377,18 @@ class Lab:
             self._wait_listening(h.ns, 22, f"sshd-{h.name}")
             self._wait_listening(h.ns, self.site.observability.node_exporter_port, f"node-exporter-{h.name}")
 
+    def _observability(self, state: LabState) -> None:
+        from .observability import AM_PORT, SINK_PORT, VM_PORT, plan_observability
+
+        obs = plan_observability(self.site, self.dir)
+        ns = self.plan.ns(obs.blade)
+        self.say(f"starting VictoriaMetrics, vmalert, Alertmanager and the Gotify sink on {obs.blade}")
+        for name, argv in obs.processes.items():
+            self._spawn(state, name, ns, argv)
+        for name, port in (("victoria-metrics", VM_PORT), ("alertmanager", AM_PORT), ("webhook-sink", SINK_PORT)):
+            self._wait_listening(ns, port, name)
+        self.observability_urls = obs.urls
+
     def _write_lab_json(self, secrets_dir: Path) -> None:
         inventory = {
             "blades": {
@@ -396,6 +416,7 @@ class Lab:
                         seg: {"netns": ns, "address": str(addr)} for seg, (ns, addr) in self.plan.probes.items()
                     },
                     "router": {"netns": self.plan.router_ns, "address": str(self.site.router.address)},
+                    "observability": self.observability_urls,
                 },
                 indent=2,
             )
