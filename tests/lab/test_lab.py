@@ -430,3 +430,78 @@ print(json.dumps(got[:1]))
     )
     assert out and out[0]["path"] == "/gotify"
     assert out[0]["body"]["receiver"] == "gotify" and out[0]["body"]["status"] == "firing"
+
+
+def _tls(state_dir: Path, vip: str, host: str, version: str) -> Any:
+    return in_ns(
+        "zg-management",
+        f"""
+import json, socket, ssl
+ctx = ssl.create_default_context(cafile={str(state_dir / "pki" / "ca.crt")!r})
+ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.{version}
+try:
+    with socket.create_connection(({vip!r}, 443), timeout=5) as s, ctx.wrap_socket(s, server_hostname={host!r}) as t:
+        print(json.dumps(t.version()))
+except (ssl.SSLError, OSError) as exc:
+    print(json.dumps("refused"))
+""",
+    )
+
+
+def _curl(vip: str, host: str, state_dir: Path, path: str = "/", count: int = 1) -> list[str]:
+    codes = []
+    for _ in range(count):
+        out = subprocess.run(
+            ["ip", "netns", "exec", "zg-management", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+             "--max-time", "5", "--cacert", str(state_dir / "pki" / "ca.crt"), "--resolve", f"{host}:443:{vip}",
+             f"https://{host}{path}"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        codes.append(out.stdout)
+    return codes
+
+
+def test_ingress_serves_tls13_only_on_its_vip(lab: Lab, state_dir: Path):
+    assert _tls(state_dir, "192.168.77.200", "gitea.homelab.int.zengarden.space", "TLSv1_3") == "TLSv1.3"
+    assert _tls(state_dir, "192.168.77.200", "gitea.homelab.int.zengarden.space", "TLSv1_2") == "refused"
+    assert _curl("192.168.77.200", "gitea.homelab.int.zengarden.space", state_dir) == ["200"]
+
+
+def test_external_ingress_has_modsecurity_crs_and_a_rate_limit(lab: Lab, state_dir: Path):
+    host = "homelab.zengarden.space"
+    assert _curl("192.168.77.201", host, state_dir) == ["200"]
+    assert _curl("192.168.77.201", host, state_dir, "/?q=<script>alert(1)</script>") == ["403"]  # CRS XSS rule
+    codes = _curl("192.168.77.201", host, state_dir, count=40)  # 10 r/s, burst 20: some must be limited
+    assert "429" in codes and "200" in codes
+
+
+def test_ingress_vip_moves_when_its_blade_goes_down(lab: Lab, state_dir: Path):
+    def holder() -> str:
+        for blade in ("zg-blade004", "zg-blade005"):
+            out = subprocess.run(
+                ["ip", "netns", "exec", blade, "ip", "-4", "-o", "addr", "show", "eth0"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            if "192.168.77.200/" in out:
+                return blade
+        return ""
+
+    assert holder() == "zg-blade004"
+    ka = next(p for p in lab.state().processes if p.name == "keepalived-blade004")  # type: ignore[union-attr]
+    os.kill(ka.pid, 15)
+    try:
+        for _ in range(60):
+            if holder() == "zg-blade005":
+                break
+            time.sleep(0.25)
+        assert holder() == "zg-blade005"
+        assert _curl("192.168.77.200", "gitea.homelab.int.zengarden.space", state_dir) == ["200"]
+    finally:
+        lab.restart("keepalived-blade004")
+    for _ in range(60):  # blade004 has the higher priority and takes the VIP back
+        if holder() == "zg-blade004":
+            break
+        time.sleep(0.25)
+    assert holder() == "zg-blade004"

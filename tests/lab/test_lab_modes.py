@@ -95,3 +95,10 @@ def test_proxy_deviation_lets_delete_reach_the_router(make_lab: Lab):
     out = _through_proxy(make_lab.dir, "DELETE", "/rest/ip/firewall/filter/*FFFF")
     # Allowed by the (deviated) proxy, so the router itself answers: no such rule.
     assert out["status"] in (400, 404), out
+
+
+def test_tls12_deviation_opens_the_ingress_to_tls12(make_lab: Lab):
+    from .test_lab import _tls
+
+    make_lab.up(deviate=["tls12"])
+    assert _tls(make_lab.dir, "192.168.77.200", "gitea.homelab.int.zengarden.space", "TLSv1_2") == "TLSv1.2"

@@ -183,6 +183,7 @@ class Lab:
         self._router(state, secrets_dir, bare, deviate)
         self._blades(state, secrets_dir)
         self._observability(state)
+        self._ingress(state)
         self._write_lab_json(secrets_dir)
 
     # ---------------------------------------------------------------- wireguard
@@ -388,6 +389,30 @@ class Lab:
         for name, port in (("victoria-metrics", VM_PORT), ("alertmanager", AM_PORT), ("webhook-sink", SINK_PORT)):
             self._wait_listening(ns, port, name)
         self.observability_urls = obs.urls
+
+    def _ingress(self, state: LabState) -> None:
+        from .ingress import plan_ingress
+
+        if not self.site.ingress:
+            return
+        plan = plan_ingress(
+            self.site, self.dir, self.dir / "pki", tls_override="1.2" if "tls12" in state.deviations else None
+        )
+        self.say(f"starting nginx (TLS, ModSecurity CRS) and keepalived VIPs on {', '.join(plan.blades)}")
+        for blade in plan.blades:
+            # nginx listens on the VIPs before keepalived has put them on this blade.
+            run(["sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1"], ns=self.plan.ns(blade))
+        for name, (blade, argv) in plan.processes.items():
+            self._spawn(state, name, self.plan.ns(blade), argv)
+        for blade in plan.blades:
+            self._wait_listening(self.plan.ns(blade), 443, f"nginx-{blade}")
+
+        def vips_held() -> bool:
+            held = "".join(ip("-4", "-o", "addr", "show", ns=self.plan.ns(b), check=False).stdout for b in plan.blades)
+            return all(f" {vip}/" in held for vip in plan.vips.values())
+
+        # VRRP elects a master after a few advertisement intervals: wait, so `up` returns a serving ingress.
+        _wait(vips_held, 15, f"keepalived did not place the ingress VIPs {sorted(plan.vips.values())}")
 
     def _write_lab_json(self, secrets_dir: Path) -> None:
         inventory = {
