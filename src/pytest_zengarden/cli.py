@@ -160,6 +160,7 @@ def _cmd_lab_env(args: argparse.Namespace) -> int:
         "ZG_ROUTER_CA": router["ca_file"],
         "ZG_ROUTER_REST_URL": f"{rest.scheme}://{host}:{rest.port}/rest",
     }
+    exports.update(info.get("env", {}))  # KUBECONFIG, ZG_ETCD_* once the control plane runs
     for key, value in exports.items():
         print(f"export {key}={shlex.quote(value)}")
     return 0

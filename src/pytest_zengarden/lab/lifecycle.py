@@ -88,6 +88,8 @@ class Lab:
         self.say = progress
         self.plan: LabPlan = plan_lab(site, PREFIX)
         self.observability_urls: dict[str, str] = {}
+        self.cluster_env: dict[str, str] = {}
+        self.cluster_access: dict[str, dict[str, object]] = {}
 
     # ------------------------------------------------------------------ state
     @property
@@ -184,6 +186,7 @@ class Lab:
         self._blades(state, secrets_dir)
         self._observability(state)
         self._ingress(state)
+        self._control_plane(state, bare)
         self._write_lab_json(secrets_dir)
 
     # ---------------------------------------------------------------- wireguard
@@ -414,8 +417,33 @@ class Lab:
         # VRRP elects a master after a few advertisement intervals: wait, so `up` returns a serving ingress.
         _wait(vips_held, 15, f"keepalived did not place the ingress VIPs {sorted(plan.vips.values())}")
 
+    def _control_plane(self, state: LabState, bare: bool) -> None:
+        from .controlplane import plan_control_plane, start_control_plane, write_control_plane_files
+
+        plan = plan_control_plane(self.site, {b: self.plan.ns(b) for b in self.site.blades}, self.dir)
+        write_control_plane_files(plan)
+        self.say(f"starting etcd ({len(plan.etcd)} members) and kube-apiserver ({len(plan.apiservers)} replicas)")
+
+        def spawn(name: str, ns: str, argv: list[str]) -> None:
+            self._spawn(state, name, ns, argv)
+
+        start_control_plane(plan, spawn, log_tail=lambda name: self._log_tail(name)())
+        self.cluster_env = plan.env()
+        self.cluster_access = {
+            "cluster": {"kubeconfig": str(plan.kubeconfig), "timeout_s": 10},
+            "etcd": {"ca_file": str(plan.etcd_ca), "cert_file": str(plan.etcd_cert), "key_file": str(plan.etcd_key)},
+        }
+        if not bare:
+            self.say("applying the site's cluster objects (ingress classes, MetalLB pool, ingress services)")
+            mgmt = self.plan.probes[self._mgmt_segment()][0]
+            run([sys.executable, "-m", "pytest_zengarden.lab.seed_cluster", "--site", str(self.site_path),
+                 "--kubeconfig", str(plan.kubeconfig)], ns=mgmt, timeout=120)  # fmt: skip
+
+    def _mgmt_segment(self) -> str:
+        return next(n for n, seg in self.site.segments.items() if seg.router_address == self.site.router.address)
+
     def _write_lab_json(self, secrets_dir: Path) -> None:
-        inventory = {
+        inventory: dict[str, dict[str, object]] = {
             "blades": {
                 "user": "root",
                 "key_file": str(secrets_dir / "ssh_key"),
@@ -430,7 +458,8 @@ class Lab:
                 "timeout_s": 5,
             },
         }
-        mgmt = next(name for name, seg in self.site.segments.items() if seg.router_address == self.site.router.address)
+        inventory.update(self.cluster_access)
+        mgmt = self._mgmt_segment()
         (self.dir / "lab.json").write_text(
             json.dumps(
                 {
@@ -442,6 +471,7 @@ class Lab:
                     },
                     "router": {"netns": self.plan.router_ns, "address": str(self.site.router.address)},
                     "observability": self.observability_urls,
+                    "env": self.cluster_env,
                 },
                 indent=2,
             )
@@ -482,8 +512,8 @@ class Lab:
             return True
 
     def _down(self, state: LabState) -> None:
-        for proc in reversed(state.processes):
-            _stop(proc)
+        _stop_all(list(reversed(state.processes)))
+        for proc in state.processes:
             if proc.name.startswith("wireguard-go-"):
                 (WG_SOCKETS / f"{proc.argv[-1]}.sock").unlink(missing_ok=True)
         existing = set(list_namespaces())
@@ -567,16 +597,27 @@ def _alive(proc: ProcessRecord) -> bool:
 
 
 def _stop(proc: ProcessRecord, grace: float = 5.0) -> None:
-    if not _alive(proc):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGTERM)
+    _stop_all([proc], grace)
+
+
+def _stop_all(procs: list[ProcessRecord], grace: float = 5.0) -> None:
+    """SIGTERM every process (in the given order: clients before servers), wait together, then SIGKILL.
+
+    Waiting for all at once keeps `down` short: etcd, for one, ignores SIGTERM for a while when API
+    servers still hold watches on it.
+    """
+    running = [p for p in procs if _alive(p)]
+    for proc in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(proc):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(proc.pid, os.WNOHANG)
+    while running and time.monotonic() < deadline:
+        for proc in running:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(proc.pid, os.WNOHANG)
+        running = [p for p in running if _alive(p)]
         time.sleep(0.05)
-    if _alive(proc):
+    for proc in running:
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGKILL)
 
