@@ -505,3 +505,125 @@ def test_ingress_vip_moves_when_its_blade_goes_down(lab: Lab, state_dir: Path):
             break
         time.sleep(0.25)
     assert holder() == "zg-blade004"
+
+
+def _kube(state_dir: Path, body: str, timeout: float = 120) -> Any:
+    """Run ``body`` in the management namespace with ``core``/``apps`` (official kubernetes client, admin)."""
+    code = f"""
+import json, time
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+api = config.new_client_from_config(config_file={str(state_dir / "kubeconfig")!r})
+core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+out = {{}}
+{body}
+print(json.dumps(out))
+"""
+    return in_ns("zg-management", code, timeout=timeout)
+
+
+def test_five_nodes_are_ready_with_k3s_roles(lab: Lab, state_dir: Path):
+    out = _kube(
+        state_dir,
+        """
+for n in core.list_node().items:
+    out[n.metadata.name] = {
+        "ready": any(c.type == "Ready" and c.status == "True" for c in n.status.conditions),
+        "roles": sorted(k.split("/", 1)[1] for k in n.metadata.labels if k.startswith("node-role.kubernetes.io/")),
+        "taints": [t.key for t in (n.spec.taints or [])],
+    }
+""",
+    )
+    assert sorted(out) == [f"blade00{i}" for i in range(1, 6)]
+    assert all(v["ready"] and not v["taints"] for v in out.values()), out
+    assert out["blade001"]["roles"] == ["control-plane", "etcd", "master"]
+    assert out["blade004"]["roles"] == []
+
+
+def test_pod_security_restricted_refuses_a_privileged_pod(lab: Lab, state_dir: Path):
+    out = _kube(
+        state_dir,
+        """
+core.create_namespace({"metadata": {"name": "apps-dev-psa"}})
+for _ in range(40):  # the controller manager creates the default ServiceAccount
+    if core.list_namespaced_service_account("apps-dev-psa").items:
+        break
+    time.sleep(0.25)
+pod = {"metadata": {"name": "priv"}, "spec": {"containers": [{"name": "c", "image": "busybox",
+       "securityContext": {"privileged": True}}]}}
+try:
+    core.create_namespaced_pod("apps-dev-psa", pod, dry_run="All")
+    out["status"] = 201
+except ApiException as exc:
+    out["status"], out["body"] = exc.status, exc.body
+core.delete_namespace("apps-dev-psa")
+""",
+    )
+    assert out["status"] == 403
+    assert 'violates PodSecurity "restricted:latest"' in json.loads(out["body"])["message"]
+
+
+def test_a_compliant_deployment_is_scheduled_and_runs_on_simulated_nodes(lab: Lab, state_dir: Path):
+    out = _kube(
+        state_dir,
+        """
+sc = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+dep = {"metadata": {"name": "web"}, "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+       "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+           "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+           "containers": [{"name": "w", "image": "nginx", "securityContext": sc}]}}}}
+apps.create_namespaced_deployment("default", dep)
+pods = []
+for _ in range(120):
+    pods = core.list_namespaced_pod("default", label_selector="app=web").items
+    if len(pods) == 3 and all(p.status.phase == "Running" for p in pods):
+        break
+    time.sleep(0.5)
+out["pods"] = sorted((p.spec.node_name or "", p.status.phase) for p in pods)
+apps.delete_namespaced_deployment("web", "default")
+""",
+    )
+    assert len(out["pods"]) == 3 and all(phase == "Running" and node for node, phase in out["pods"]), out
+
+
+def test_etcd_reports_three_members_and_a_leader(lab: Lab, state_dir: Path):
+    """Through the plugin's own etcd client (v3 JSON gateway, client certificate), as `lab env` exports it."""
+    info = json.loads((state_dir / "lab.json").read_text())["env"]
+    out = in_ns(
+        "zg-management",
+        f"""
+import json
+from pathlib import Path
+from pytest_zengarden.clients.etcd import EtcdClient
+eps = {info["ZG_ETCD_ENDPOINTS"]!r}.split(",")
+etcd = EtcdClient(eps, Path({info["ZG_ETCD_CACERT"]!r}), Path({info["ZG_ETCD_CERT"]!r}), Path({info["ZG_ETCD_KEY"]!r}))
+members = sorted(m["name"] for m in etcd.members())
+leaders = {{etcd.status(ep)["leader"] for ep in eps}}
+print(json.dumps({{"members": members, "leaders": len(leaders)}}))
+""",
+    )
+    assert out == {"members": ["blade001", "blade002", "blade003"], "leaders": 1}
+
+
+def test_etcd_quorum_one_member_down_writes_two_down_no_writes(lab: Lab, state_dir: Path):
+    write = """
+try:
+    core.create_namespaced_config_map("default", {"metadata": {"generateName": "quorum-"}}, _request_timeout=15)
+    out["ok"] = True
+except Exception as exc:
+    out["ok"], out["error"] = False, type(exc).__name__
+"""
+    procs = {p.name: p for p in lab.state().processes}  # type: ignore[union-attr]
+    try:
+        os.kill(procs["etcd-blade003"].pid, 9)
+        assert _kube(state_dir, write)["ok"] is True  # 2 of 3: quorum holds
+        os.kill(procs["etcd-blade002"].pid, 9)
+        assert _kube(state_dir, write)["ok"] is False  # 1 of 3: no quorum, writes fail
+    finally:
+        lab.restart("etcd-blade002")
+        lab.restart("etcd-blade003")
+    for _ in range(30):
+        if _kube(state_dir, write)["ok"]:
+            break
+        time.sleep(1)
+    assert _kube(state_dir, write)["ok"] is True

@@ -72,6 +72,38 @@ def objects(site: Site) -> list[Obj]:
     return out
 
 
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+
+
+def nodes(site: Site) -> list[Obj]:
+    """The five blades as Nodes, labelled with their roles as k3s labels them (no taints: k3s sets none).
+
+    The lab has no kubelets: kwok (managing nodes with :data:`KWOK_ANNOTATION`) keeps them Ready.
+    """
+    from ..site.schema import Role
+
+    out = []
+    for name, blade in site.blades.items():
+        labels = {
+            "kubernetes.io/hostname": name,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "arm64",
+            "type": "kwok",
+        }
+        if Role.CONTROL_PLANE in blade.roles:
+            labels |= {"node-role.kubernetes.io/control-plane": "true", "node-role.kubernetes.io/master": "true"}
+        if Role.ETCD in blade.roles:
+            labels["node-role.kubernetes.io/etcd"] = "true"
+        out.append({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": labels,
+                         "annotations": {KWOK_ANNOTATION: "fake", CONTROL_ANNOTATION: blade.control}},
+            "status": {"addresses": [{"type": "InternalIP", "address": str(blade.address)},
+                                     {"type": "Hostname", "address": name}]},
+        })  # fmt: skip
+    return out
+
+
 def load_balancer_status(site: Site) -> list[tuple[str, str, str]]:
     """(namespace, service, ip) the LoadBalancer status must show (what MetalLB's controller would write)."""
     return [(cls.namespace, cls.service, str(cls.vip)) for cls in site.ingress.values()]

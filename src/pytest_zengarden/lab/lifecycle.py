@@ -428,6 +428,10 @@ class Lab:
             self._spawn(state, name, ns, argv)
 
         start_control_plane(plan, spawn, log_tail=lambda name: self._log_tail(name)())
+        from .cluster_agents import agent_processes
+
+        for name, ns, argv in agent_processes(self.site, plan, {b: self.plan.ns(b) for b in self.site.blades}):
+            self._spawn(state, name, ns, argv)
         self.cluster_env = plan.env()
         self.cluster_access = {
             "cluster": {"kubeconfig": str(plan.kubeconfig), "timeout_s": 10},

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..desired.cluster import crds, load_balancer_status, objects
+from ..desired.cluster import crds, load_balancer_status, nodes, objects
 from ..site import load_site
 
 FIELD_MANAGER = "zengarden"
@@ -46,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     dyn = DynamicClient(api)  # type: ignore[no-untyped-call]
     for crd in crds(site):
         _apply(dyn, crd)
+    for node in nodes(site):
+        _apply(dyn, node)
     deadline = time.monotonic() + 60
     for obj in objects(site):
         while True:
@@ -63,7 +65,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         core.patch_namespaced_service_status(
             name, ns, {"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}}, _request_timeout=10
         )
-    print(f"seeded {len(objects(site))} objects", file=sys.stderr)
+    # kwok marks the nodes Ready once it sees them; wait (bounded) so `lab up` returns a usable cluster.
+    deadline = time.monotonic() + 60
+    while True:
+        # Schedulable: Ready, and the not-ready taint lifted by the node lifecycle controller.
+        ready = [
+            str(n.metadata.name)
+            for n in core.list_node(_request_timeout=10).items
+            if n.metadata is not None
+            and n.status is not None
+            and not (n.spec and n.spec.taints)
+            and any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))
+        ]
+        if len(ready) == len(site.blades) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    print(f"seeded {len(objects(site))} objects; nodes Ready: {sorted(ready)}", file=sys.stderr)
+    if len(ready) != len(site.blades):
+        print("not every node became Ready and schedulable within 60s (is kwok running?)", file=sys.stderr)
+        return 1
     return 0
 
 
