@@ -102,3 +102,21 @@ def test_tls12_deviation_opens_the_ingress_to_tls12(make_lab: Lab):
 
     make_lab.up(deviate=["tls12"])
     assert _tls(make_lab.dir, "192.168.77.200", "gitea.homelab.int.zengarden.space", "TLSv1_2") == "TLSv1.2"
+
+
+def test_cluster_deviations_fail_exactly_their_checks(make_lab: Lab, tmp_path: Path):
+    make_lab.up(deviate=["psa-privileged-namespace", "ingress-host-no-dns", "etcd-member-stopped"])
+    xml = tmp_path / "j.xml"
+    proc = subprocess.run(
+        ["ip", "netns", "exec", "zg-management", sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "suites/test_router.py", "suites/test_cluster.py", "--zg-target", "lab", f"--junitxml={xml}"],
+        cwd=REPO, capture_output=True, text=True, timeout=180, env={**os.environ, "ZG_LAB_STATE": str(make_lab.dir)},
+    )  # fmt: skip
+    cases = junit_cases(xml)
+    failed = {name.split("::")[1] for name, c in cases.items() if c["outcome"] != "passed"}
+    assert failed == {"test_namespaces_pod_security", "test_dns_record[argocd.homelab.int.zengarden.space]"}, (
+        proc.stdout[-3000:]
+    )
+    # With one etcd member stopped the cluster still serves (2 of 3); status reports the stopped member.
+    rows = {name: ok for name, ok, _ in make_lab.status_rows()}
+    assert rows["etcd-blade003"] is False and rows["etcd-blade001"] and rows["kube-apiserver-blade001"]

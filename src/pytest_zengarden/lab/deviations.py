@@ -12,6 +12,7 @@ from typing import Any
 
 Records = dict[str, list[dict[str, str]]]
 ProxyConfig = dict[str, Any]
+Objects = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Deviation:
     breaks: str  # the control id a check should report
     router: Callable[[Records], None] | None = None
     proxy: Callable[[ProxyConfig], None] | None = None
+    cluster: Callable[[Objects], None] | None = None
 
 
 def _home_ssh(records: Records) -> None:
@@ -80,6 +82,20 @@ def _telnet_on(records: Records) -> None:
             rec["address"] = ""
 
 
+def _ingress_host_no_dns(records: Records) -> None:
+    before = len(records["/ip/dns/static"])
+    records["/ip/dns/static"] = [r for r in records["/ip/dns/static"] if not r["name"].startswith("argocd.")]
+    if len(records["/ip/dns/static"]) == before:
+        raise ValueError("ingress-host-no-dns: the site has no argocd host record to remove")
+
+
+def _privileged_namespace(objects: Objects) -> None:
+    objects.append({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "apps-dev-legacy", "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
+    })  # fmt: skip
+
+
 def _proxy_delete_anything(cfg: ProxyConfig) -> None:
     for host in cfg["proxy"].values():
         host.setdefault("restrictions", {})["DELETE"] = ["/rest/**"]
@@ -126,11 +142,33 @@ CATALOGUE: dict[str, Deviation] = {
         ),
         # Applied by the lab's ingress step (nginx's ssl_protocols), not by an edit of a config here.
         Deviation("tls12", "the ingress also accepts TLS 1.2", "EDGE-INGRESS-INTERNAL"),
+        Deviation(
+            "ingress-host-no-dns",
+            "an internal ingress host (argocd) has no DNS record",
+            "DNS-INGRESS-RECORDS",
+            router=_ingress_host_no_dns,
+        ),
+        Deviation(
+            "psa-privileged-namespace",
+            "a namespace enforces 'privileged' without an exemption",
+            "K8S-PSA-RESTRICTED",
+            cluster=_privileged_namespace,
+        ),
+        # Applied by the lab after the control plane is up: the last etcd member is stopped.
+        Deviation("etcd-member-stopped", "one etcd member is stopped (the cluster runs on 2 of 3)", "K8S-ETCD-QUORUM"),
     )
 }
 
 
-def apply(names: list[str], records: Records, proxy: ProxyConfig) -> None:
+def apply_cluster(names: list[str], objects: Objects) -> None:
+    """Apply the cluster part of the named deviations to the objects the lab will seed."""
+    for name in names:
+        dev = CATALOGUE[name]
+        if dev.cluster is not None:
+            dev.cluster(objects)
+
+
+def apply(names: list[str], records: Records, proxy: ProxyConfig, objects: Objects | None = None) -> None:
     """Apply the named deviations in order; an unknown name is an error listing the catalogue."""
     for name in names:
         dev = CATALOGUE.get(name)
@@ -140,3 +178,5 @@ def apply(names: list[str], records: Records, proxy: ProxyConfig) -> None:
             dev.router(records)
         if dev.proxy is not None:
             dev.proxy(proxy)
+        if dev.cluster is not None and objects is not None:
+            dev.cluster(objects)

@@ -440,8 +440,17 @@ class Lab:
         if not bare:
             self.say("applying the site's cluster objects (ingress classes, MetalLB pool, ingress services)")
             mgmt = self.plan.probes[self._mgmt_segment()][0]
+            from ..desired.cluster import objects
+
+            wanted = objects(self.site)
+            deviation_catalogue.apply_cluster(state.deviations, wanted)
+            (self.dir / "cluster-objects.json").write_text(json.dumps(wanted, indent=2))
             run([sys.executable, "-m", "pytest_zengarden.lab.seed_cluster", "--site", str(self.site_path),
-                 "--kubeconfig", str(plan.kubeconfig)], ns=mgmt, timeout=120)  # fmt: skip
+                 "--kubeconfig", str(plan.kubeconfig), "--objects", str(self.dir / "cluster-objects.json")],
+                ns=mgmt, timeout=120)  # fmt: skip
+        if "etcd-member-stopped" in state.deviations:
+            last = plan.etcd[-1].name
+            _stop(next(p for p in state.processes if p.name == last))
 
     def _mgmt_segment(self) -> str:
         return next(n for n, seg in self.site.segments.items() if seg.router_address == self.site.router.address)
@@ -527,9 +536,17 @@ class Lab:
         for created in reversed(state.created_dirs):
             with contextlib.suppress(OSError):  # only if still empty: never remove what others put there
                 Path(created).rmdir()
-        for name in ("state.json", "lab.json", "wireguard.json", "proxy.yaml", "known_hosts"):
+        for name in (
+            "state.json",
+            "lab.json",
+            "wireguard.json",
+            "proxy.yaml",
+            "known_hosts",
+            "cluster-objects.json",
+            "kubeconfig",
+        ):
             (self.dir / name).unlink(missing_ok=True)
-        for sub in ("router", "secrets", "pki", "logs", "hosts"):
+        for sub in ("router", "secrets", "pki", "pki-k8s", "logs", "hosts", "observability", "ingress"):
             shutil.rmtree(self.dir / sub, ignore_errors=True)
         self.say("lab down")
 

@@ -8,9 +8,11 @@ be served, and writes each ingress Service's LoadBalancer status (MetalLB's cont
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..desired.cluster import crds, load_balancer_status, nodes, objects
@@ -40,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m pytest_zengarden.lab.seed_cluster")
     p.add_argument("--site", required=True)
     p.add_argument("--kubeconfig", required=True)
+    p.add_argument("--objects", help="JSON list of objects to apply (default: what the site implies)")
     args = p.parse_args(argv)
     site = load_site(args.site)
     api = config.new_client_from_config(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
@@ -49,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for node in nodes(site):
         _apply(dyn, node)
     deadline = time.monotonic() + 60
-    for obj in objects(site):
+    wanted = json.loads(Path(args.objects).read_text()) if args.objects else objects(site)
+    for obj in wanted:
         while True:
             try:
                 _apply(dyn, obj)
@@ -80,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(ready) == len(site.blades) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    print(f"seeded {len(objects(site))} objects; nodes Ready: {sorted(ready)}", file=sys.stderr)
+    print(f"seeded {len(wanted)} objects; nodes Ready: {sorted(ready)}", file=sys.stderr)
     if len(ready) != len(site.blades):
         print("not every node became Ready and schedulable within 60s (is kwok running?)", file=sys.stderr)
         return 1
