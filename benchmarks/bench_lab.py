@@ -1,4 +1,7 @@
-"""Lab benchmarks: up/down time, API round trip (print of 1,000 rules), recompile+apply of 1,000 rules.
+"""Lab benchmarks: up/down time, memory, API round trip (print of 1,000 rules), recompile+apply of 1,000 rules.
+
+The first build of the control-plane binaries is measured by `benchmarks/run --first-build` (a cold
+cache in a temporary directory; it takes minutes).
 
 Needs root (network namespaces).  Traffic stays on loopback and inside namespaces this script makes.
 Run with `benchmarks/run --lab`.
@@ -25,20 +28,47 @@ SITE = REPO / "fixtures" / "sites" / "zengarden.yaml"
 N_RULES = 1000
 
 
-def lab_up_down(runs: int = 3) -> tuple[float, float]:
+def lab_memory_mib(namespaces: list[str]) -> float:
+    """Resident memory of every process running in the lab's network namespaces (MiB)."""
+    import os
+
+    ids = set()
+    for ns in namespaces:
+        st = os.stat(f"/run/netns/{ns}")
+        ids.add((st.st_dev, st.st_ino))
+    total_kib = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            st = os.stat(f"/proc/{pid}/ns/net")
+            if (st.st_dev, st.st_ino) not in ids:
+                continue
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kib / 1024
+
+
+def lab_up_down(runs: int = 3) -> tuple[float, float, float]:
     site = load_site(SITE)
-    ups, downs = [], []
+    ups, downs, mem = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         lab = Lab(site, SITE, Path(tmp) / "state", progress=lambda msg: None)
         for _ in range(runs):
             t0 = time.perf_counter()
             lab.up()
             t1 = time.perf_counter()
-            lab.down()
+            time.sleep(5)  # let the control plane settle before measuring memory
+            state = lab.state()
+            assert state is not None
+            mem.append(lab_memory_mib(state.namespaces))
             t2 = time.perf_counter()
+            lab.down()
+            t3 = time.perf_counter()
             ups.append(t1 - t0)
-            downs.append(t2 - t1)
-    return statistics.median(ups), statistics.median(downs)
+            downs.append(t3 - t2)
+    return statistics.median(ups), statistics.median(downs), statistics.median(mem)
 
 
 def big_store() -> ConfigStore:
@@ -90,9 +120,10 @@ def recompile_apply(store: ConfigStore, runs: int = 5) -> tuple[float, float]:
 
 
 def main() -> None:
-    up, down = lab_up_down()
-    print(f"lab up (network twin, converged):       {up * 1000:8.0f} ms   (median of 3)")
+    up, down, mem = lab_up_down()
+    print(f"lab up, warm cache (whole twin):        {up * 1000:8.0f} ms   (median of 3)")
     print(f"lab down:                               {down * 1000:8.0f} ms")
+    print(f"lab memory (RSS of its processes):      {mem:8.0f} MiB")
     store = big_store()
     print(f"API round trip, print of {N_RULES} rules:    {api_print_latency(store) * 1000:8.1f} ms")
     comp, apply = recompile_apply(store)
