@@ -627,3 +627,22 @@ except Exception as exc:
             break
         time.sleep(1)
     assert _kube(state_dir, write)["ok"] is True
+
+
+def test_victoria_metrics_scrapes_etcd_and_the_api_servers(lab: Lab):
+    out = in_ns(
+        "zg-management",
+        """
+import json, time, httpx
+res = {}
+for _ in range(60):
+    r = httpx.get("http://192.168.77.173:8428/api/v1/query", params={"query": 'up{job=~"etcd|apiserver"}'},
+                  timeout=5).json()
+    res = {x["metric"]["instance"]: x["value"][1] for x in r["data"]["result"]}
+    if len(res) == 6 and set(res.values()) == {"1"}:
+        break
+    time.sleep(0.5)
+print(json.dumps(res))
+""",
+    )
+    assert len(out) == 6 and set(out.values()) == {"1"}, out

@@ -221,7 +221,8 @@ def plan_control_plane(
             "--initial-cluster=" + ",".join(f"{n}={u}" for n, u in peer_urls.items()),
             "--initial-cluster-state=new",  # ignored by etcd once the data directory holds a member
             f"--initial-cluster-token={site.name}-lab-etcd",
-            f"--listen-metrics-urls={ETCD_METRICS}",
+            # Also on the blade's address, so the lab's VictoriaMetrics can scrape it (k3s keeps it local).
+            f"--listen-metrics-urls={ETCD_METRICS},http://{addr(m)}:{ETCD_METRICS.rsplit(':', 1)[1]}",
             f"--cert-file={t / 'server-client.crt'}",
             f"--key-file={t / 'server-client.key'}",
             f"--trusted-ca-file={t / 'server-ca.crt'}",

@@ -382,9 +382,22 @@ class Lab:
             self._wait_listening(h.ns, self.site.observability.node_exporter_port, f"node-exporter-{h.name}")
 
     def _observability(self, state: LabState) -> None:
+        from .controlplane import plan_control_plane, write_control_plane_files
         from .observability import AM_PORT, SINK_PORT, VM_PORT, plan_observability
 
-        obs = plan_observability(self.site, self.dir)
+        # The control plane starts later, but its addresses and certificates are known now (a pure plan).
+        cp = plan_control_plane(self.site, {b: self.plan.ns(b) for b in self.site.blades}, self.dir)
+        write_control_plane_files(cp)  # idempotent; VictoriaMetrics reads the scrape certificates at start
+        members = [str(self.site.blades[m].address) for m in self.site.cluster.etcd.members]
+        servers = [str(self.site.blades[b].address) for b in self.site.cluster.control_plane]
+        extra: list[dict[str, object]] = [
+            {"job_name": "etcd", "static_configs": [{"targets": [f"{a}:2381" for a in members]}]},
+            {"job_name": "apiserver", "scheme": "https",
+             "tls_config": {"ca_file": str(cp.server_ca), "cert_file": str(cp.admin_cert),
+                            "key_file": str(cp.admin_key)},
+             "static_configs": [{"targets": [f"{a}:{self.site.cluster.api_port}" for a in servers]}]},
+        ]  # fmt: skip
+        obs = plan_observability(self.site, self.dir, extra_scrapes=extra)
         ns = self.plan.ns(obs.blade)
         self.say(f"starting VictoriaMetrics, vmalert, Alertmanager and the Gotify sink on {obs.blade}")
         for name, argv in obs.processes.items():

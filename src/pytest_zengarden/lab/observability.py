@@ -37,7 +37,9 @@ class Observability:
         }
 
 
-def plan_observability(site: Site, state_dir: Path, scrape_interval: str = "2s") -> Observability:
+def plan_observability(
+    site: Site, state_dir: Path, scrape_interval: str = "2s", extra_scrapes: list[dict[str, object]] | None = None
+) -> Observability:
     """Write the configs under ``state_dir/observability`` and return the processes to start."""
     workers = [b for b, spec in site.blades.items() if Role.CONTROL_PLANE not in spec.roles] or list(site.blades)
     blade = workers[0]
@@ -51,7 +53,7 @@ def plan_observability(site: Site, state_dir: Path, scrape_interval: str = "2s")
             "job_name": "node",
             "static_configs": [{"targets": [f"{s.address}:{port}"], "labels": {"blade": n}}
                                for n, s in site.blades.items()],
-        }],
+        }, *(extra_scrapes or [])],
     }  # fmt: skip
     (d / "scrape.yml").write_text(yaml.safe_dump(scrape, sort_keys=False))
     rules = {"groups": [{"name": "zengarden-lab", "interval": "5s", "rules": [{
