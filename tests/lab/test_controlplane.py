@@ -100,7 +100,7 @@ def test_plan_etcd_members(site: Any, tmp_path: Path) -> None:
     assert plan.etcd[1].ns == "zgC-blade002"
     assert f["listen-client-urls"] == "https://192.168.77.171:2379,https://127.0.0.1:2379"
     assert f["listen-peer-urls"] == "https://192.168.77.171:2380"
-    assert f["listen-metrics-urls"] == "http://127.0.0.1:2381"
+    assert f["listen-metrics-urls"] == "http://127.0.0.1:2381,http://192.168.77.171:2381"  # local + for scraping
     assert f["initial-cluster"] == ",".join(f"{b}=https://{a}:2380" for b, a in BLADES.items())
     assert f["initial-cluster-state"] == "new"
     assert f["client-cert-auth"] == f["peer-client-cert-auth"] == "true"
