@@ -170,3 +170,20 @@ def test_malformed_recording_errors_naming_file_and_line(tmp_path: Path):
     assert proc.returncode == 1
     assert f"{rec / 'router.rsc'}:2" in proc.stdout
     assert "passed" not in proc.stdout
+
+
+def test_lab_http_client_refuses_lab_addresses_from_outside_the_lab(tmp_path: Path):
+    """The `http` fixture's client is guarded like the others: no request to a lab address leaves."""
+    from pytest_zengarden.errors import UnsafeTarget
+    from pytest_zengarden.site import load_site
+    from pytest_zengarden.targets import LabTarget
+
+    from .helpers import SITE
+
+    state = tmp_path / "lab"
+    state.mkdir()
+    (state / "lab.json").write_text(json.dumps({"inventory": {}, "namespaces": ["zg-management"]}))
+    client = LabTarget(load_site(SITE), state).http()
+    with pytest.raises(UnsafeTarget, match=r"refusing to contact lab address 192\.168\.77\.200"):
+        client.get("https://192.168.77.200/")
+    client.close()

@@ -250,7 +250,11 @@ class LiveTarget(Target):
         return client
 
     def http(self) -> httpx.Client:
-        client = httpx.Client(timeout=httpx.Timeout(5.0), follow_redirects=False)
+        def guard(request: httpx.Request) -> None:
+            # Same rule as every other client: in the lab, refuse before the request leaves.
+            self._guard(request.url.host)
+
+        client = httpx.Client(timeout=httpx.Timeout(5.0), follow_redirects=False, event_hooks={"request": [guard]})
         self._closers.append(client.close)
         return client
 

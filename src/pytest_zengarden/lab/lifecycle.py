@@ -27,6 +27,7 @@ from typing import Any
 from ..site.schema import Site
 from ..targets import default_lab_state
 from . import deviations as deviation_catalogue
+from .controlplane import ControlPlanePlan, plan_control_plane, write_control_plane_files
 from .netns import LabError, ip, list_namespaces, run
 from .pki import ensure_ca, issue
 from .topology import LabPlan, plan_lab
@@ -184,9 +185,13 @@ class Lab:
         self._wireguard(state, secrets_dir)
         self._router(state, secrets_dir, bare, deviate)
         self._blades(state, secrets_dir)
-        self._observability(state)
+        # Planned and written once, before observability: VictoriaMetrics reads the scrape certificates
+        # when it starts, and the control plane itself starts after the ingress.
+        cp = plan_control_plane(self.site, {b: self.plan.ns(b) for b in self.site.blades}, self.dir)
+        write_control_plane_files(cp)
+        self._observability(state, cp)
         self._ingress(state)
-        self._control_plane(state, bare)
+        self._control_plane(state, bare, cp)
         self._write_lab_json(secrets_dir)
 
     # ---------------------------------------------------------------- wireguard
@@ -381,13 +386,9 @@ class Lab:
             self._wait_listening(h.ns, 22, f"sshd-{h.name}")
             self._wait_listening(h.ns, self.site.observability.node_exporter_port, f"node-exporter-{h.name}")
 
-    def _observability(self, state: LabState) -> None:
-        from .controlplane import plan_control_plane, write_control_plane_files
+    def _observability(self, state: LabState, cp: ControlPlanePlan) -> None:
         from .observability import AM_PORT, SINK_PORT, VM_PORT, plan_observability
 
-        # The control plane starts later, but its addresses and certificates are known now (a pure plan).
-        cp = plan_control_plane(self.site, {b: self.plan.ns(b) for b in self.site.blades}, self.dir)
-        write_control_plane_files(cp)  # idempotent; VictoriaMetrics reads the scrape certificates at start
         members = [str(self.site.blades[m].address) for m in self.site.cluster.etcd.members]
         servers = [str(self.site.blades[b].address) for b in self.site.cluster.control_plane]
         extra: list[dict[str, object]] = [
@@ -430,11 +431,9 @@ class Lab:
         # VRRP elects a master after a few advertisement intervals: wait, so `up` returns a serving ingress.
         _wait(vips_held, 15, f"keepalived did not place the ingress VIPs {sorted(plan.vips.values())}")
 
-    def _control_plane(self, state: LabState, bare: bool) -> None:
-        from .controlplane import plan_control_plane, start_control_plane, write_control_plane_files
+    def _control_plane(self, state: LabState, bare: bool, plan: ControlPlanePlan) -> None:
+        from .controlplane import start_control_plane
 
-        plan = plan_control_plane(self.site, {b: self.plan.ns(b) for b in self.site.blades}, self.dir)
-        write_control_plane_files(plan)
         self.say(f"starting etcd ({len(plan.etcd)} members) and kube-apiserver ({len(plan.apiservers)} replicas)")
 
         def spawn(name: str, ns: str, argv: list[str]) -> None:
