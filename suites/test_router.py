@@ -6,6 +6,7 @@ DNS Management.  Each check names the site element (and so the control) it verif
 
 import pytest
 
+from pytest_zengarden.checks import firewall as checks_fw
 from pytest_zengarden.checks import router as checks
 
 pytestmark = pytest.mark.router
@@ -39,3 +40,21 @@ def test_nat_masquerade(site, router, conformance):
 def test_dns_record(router, dns_record, conformance):
     """The router serves the blade records and the internal ingress hosts at their VIPs."""
     conformance.check(checks.dns_record(dns_record, router.config))
+
+
+@pytest.mark.network
+def test_router_access(site, router, firewall, router_access, conformance):
+    """What each segment can reach on the router itself: the input chain and /ip/service together."""
+    statement = next(s for a, s in checks_fw.accesses(site) if a == router_access)
+    conformance.check(checks_fw.router_access(site, firewall, router.config, router_access, statement))
+
+
+def test_tls_services(site, router, conformance):
+    """API-SSL and www-ssl present the site's certificate; the plugin itself talks TLS to the router."""
+    conformance.check(checks_fw.tls_services(site, router.config))
+
+
+@pytest.mark.network
+def test_wan_inbound(site, router, firewall, conformance):
+    """The WAN drops new connections that were not destination-NATed, and nothing is destination-NATed."""
+    conformance.check(checks_fw.wan_inbound(site, firewall, router.config))

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .checks.firewall import accesses, protected_segments
 from .checks.router import expected_records
 from .checks.site import flow_matrix
+from .flow_space import routed
 from .site.schema import Site, Traced
 
 
@@ -54,9 +56,19 @@ def ingress_classes(site: Site) -> list[Case]:
 
 
 def flows(site: Site) -> list[Case]:
-    """Every row of the expected flow matrix (``home->cluster:tcp/81-442``)."""
-    rows = flow_matrix(site).rows
+    """Every row of the expected flow matrix that crosses the router (``home->cluster:tcp/81-442``)."""
+    rows = [r for r in flow_matrix(site).rows if routed(site, r.src, r.dst)]
     return [Case(r.flow_id, r, r.decision.control, r.decision.section) for r in rows]
+
+
+def router_accesses(site: Site) -> list[Case]:
+    """Every (segment, router service) pair: ``home->router:ssh``."""
+    return [_case(a.id, a, statement) for a, statement in accesses(site)]
+
+
+def protected(site: Site) -> list[Case]:
+    """Segments closed to every other segment: ``management``."""
+    return [_case(name, name, statement) for name, statement in protected_segments(site)]
 
 
 def drills(site: Site) -> list[Case]:
@@ -70,5 +82,7 @@ CASE_ARGS: dict[str, Callable[[Site], list[Case]]] = {
     "gateway_segment": gateways,
     "ingress_class_name": ingress_classes,
     "flow": flows,
+    "router_access": router_accesses,
+    "protected_segment": protected,
     "drill_name": drills,
 }

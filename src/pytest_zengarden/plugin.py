@@ -17,6 +17,7 @@ import pytest
 from . import cases as case_defs
 from .checks.findings import Finding, failed, report
 from .errors import TargetError, TargetUnavailable, UsageProblem, ZengardenError
+from .firewall_eval import Firewall
 from .host_view import HostView
 from .site import Site, SiteError, load_site
 from .site.schema import Traced
@@ -241,6 +242,13 @@ def router(zg_target: Target) -> RouterHandle:
     handle: RouterHandle = _call(zg_target.router)
     _call(lambda: handle.config)  # read now, so an unreachable router errors here, once
     return handle
+
+
+@pytest.fixture(scope="session")
+def firewall(router: RouterHandle) -> Firewall:
+    """The router's filter table as an evaluator (errors once, naming the rule, if it cannot be judged)."""
+    fw: Firewall = _call(Firewall, router.config)
+    return fw
 
 
 @pytest.fixture(scope="session")

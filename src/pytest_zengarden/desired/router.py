@@ -16,6 +16,7 @@ from ..site.schema import FlowStatement, Protocol, SegmentKind, Site
 
 Records = dict[str, list[dict[str, str]]]
 MANAGED = "zg"  # comment prefix of records the plugin manages
+TLS_SERVICES = frozenset({"api-ssl", "www-ssl"})  # /ip/service entries that present a certificate
 
 
 def _comment(control: str, text: str) -> str:
@@ -152,6 +153,8 @@ def desired_router(site: Site, extra: Mapping[str, Iterable[Mapping[str, Any]]] 
             rec["port"] = str(spec.port)
         nets = [str(site.segments[s].cidr) for s in spec.allowed_from if site.segments[s].cidr is not None]
         rec["address"] = ",".join(nets)
+        if name in TLS_SERVICES and spec.enabled and r.hardening.certificate:
+            rec["certificate"] = r.hardening.certificate
         services.append(rec)
     out["/ip/service"] = services
     out["/ip/firewall/filter"] = firewall_filter(site)

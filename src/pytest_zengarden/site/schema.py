@@ -210,6 +210,9 @@ class Hardening(Traced):
     """Which router services are on, on which port, and from where."""
 
     services: dict[str, RouterService]
+    # The certificate the TLS services (api-ssl, www-ssl) present; without one RouterOS falls back to
+    # anonymous TLS, which authenticates nobody.
+    certificate: str | None = None
 
 
 class Nat(Traced):

@@ -1,0 +1,374 @@
+"""The router's firewall against the site's policy (pure): flow matrix, router access, inbound rules.
+
+Every check asks the :class:`~pytest_zengarden.firewall_eval.Firewall` an exhaustive question (all
+addresses of both segments, every source and destination port) and reports each part whose verdict
+differs from the design with the rule that decided it::
+
+    home -> cluster tcp/22: expected drop, config accepts (rule #10 "Allow Home -> Homelab (SSH,HTTP,HTTPS)")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ..firewall_eval import Box, Context, Firewall, Outcome, Region, parse_addresses, protocol_name
+from ..flow_space import Endpoint, endpoints, forward_query, routed
+from ..intervals import ADDRESSES, PORTS, Ints
+from ..matrix import MatrixRow
+from ..router_config import RouterConfig, as_bool, split_list
+from ..site.schema import Protocol, SegmentKind, Site, Traced
+from .findings import Finding, finding
+
+VERBS = {"accept": "accepts", "drop": "drops", "reject": "rejects", "tarpit": "tarpits"}
+EXPECTED = {"allow": "accept", "deny": "drop"}
+SERVICE_PORTS = {
+    "telnet": 23,
+    "ftp": 21,
+    "www": 80,
+    "ssh": 22,
+    "www-ssl": 443,
+    "api": 8728,
+    "winbox": 8291,
+    "api-ssl": 8729,
+}
+TLS_SERVICES = ("api-ssl", "www-ssl")
+_MAX_PARTS = 4  # deviations listed per finding; the rest are counted
+
+
+def _qualifiers(regions: Sequence[Region], src: Ints, dst: Ints, *, ported: bool) -> str:
+    """ " from 192.168.88.5" etc. when a verdict covers only part of the queried space."""
+    out = []
+    s = Ints([r for reg in regions for r in reg.box.src.ranges])
+    d = Ints([r for reg in regions for r in reg.box.dst.ranges])
+    if s != src:
+        out.append(f"from {s.describe_addresses()}")
+    if d != dst:
+        out.append(f"to {d.describe_addresses()}")
+    if ported:
+        sp = Ints([r for reg in regions for r in reg.box.sport.ranges])
+        if sp != PORTS:
+            out.append(f"from source port {sp.describe_ports()}")
+    return (" " + " ".join(out)) if out else ""
+
+
+def _group(regions: Iterable[Region]) -> dict[Outcome, list[Region]]:
+    groups: dict[Outcome, list[Region]] = {}
+    for r in regions:
+        groups.setdefault(r.outcome, []).append(r)
+    return groups
+
+
+def flow_label(src: str, dst: str, protocol: Protocol, ports: Ints | None) -> str:
+    suffix = f"/{ports.describe_ports()}" if ports is not None else ""
+    return f"{src} -> {dst} {protocol.value}{suffix}"
+
+
+def describe_deviations(
+    src: str, dst: str, protocol: Protocol, box: Box, regions: Sequence[Region], expected: str
+) -> list[str]:
+    """One line per outcome that differs from ``expected`` (``accept``/``drop``)."""
+    ported = protocol in (Protocol.TCP, Protocol.UDP)
+    lines = []
+    for outcome, group in _group(r for r in regions if r.outcome.accepts != (expected == "accept")).items():
+        ports = Ints([p for reg in group for p in reg.box.dport.ranges]) if ported else None
+        lines.append(
+            f"{flow_label(src, dst, protocol, ports)}{_qualifiers(group, box.src, box.dst, ported=ported)}: "
+            f"expected {expected}, config {VERBS[outcome.verdict]} ({outcome.describe()})"
+        )
+    return lines
+
+
+def _summary(outcomes: Iterable[Outcome]) -> str:
+    seen = list(dict.fromkeys(o.describe() for o in outcomes))
+    more = f" and {len(seen) - _MAX_PARTS} more" if len(seen) > _MAX_PARTS else ""
+    return "; ".join(seen[:_MAX_PARTS]) + more
+
+
+def _join(lines: list[str]) -> str:
+    more = [f"... and {len(lines) - _MAX_PARTS} more"] if len(lines) > _MAX_PARTS else []
+    return "\n".join(lines[:_MAX_PARTS] + more)
+
+
+@dataclass(frozen=True)
+class _RowStatement:
+    control: str
+    section: str
+
+
+def flow(site: Site, fw: Firewall, row: MatrixRow) -> Finding:
+    """One row of the expected flow matrix against the forward chain, over the whole row."""
+    statement = _RowStatement(row.decision.control, row.decision.section)
+    if not routed(site, row.src, row.dst):
+        raise ValueError(f"{row.flow_id} does not cross the router; its firewall cannot decide it")
+    ctx, box = forward_query(site, row.src, row.dst, row.protocol, row.ports)
+    regions = fw.evaluate(ctx, box)
+    expected = EXPECTED[row.decision.verdict]
+    wrong = describe_deviations(row.src, row.dst, row.protocol, box, regions, expected)
+    if wrong:
+        return Finding(statement.control, statement.section, row.flow_id, False, _join(wrong))
+    verb = VERBS[expected]
+    return Finding(
+        statement.control,
+        statement.section,
+        row.flow_id,
+        True,
+        f"config {verb} as designed ({_summary(r.outcome for r in regions)})",
+    )
+
+
+# --- the router itself: input chain and /ip/service ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Access:
+    """Something on the router a segment may or may not reach."""
+
+    segment: str
+    service: str  # /ip/service name, "dns" or "wireguard"
+    protocol: Protocol
+    port: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.segment}->router:{self.service}"
+
+
+def router_addresses(config: RouterConfig) -> Ints:
+    """The router's own addresses (where the input chain applies); every address if none is configured."""
+    out: list[tuple[int, int]] = []
+    for rec in config.active("/ip/address"):
+        text = rec.get("address", "")
+        if text:
+            try:
+                out.extend(parse_addresses(text.split("/")[0]).ranges)
+            except ValueError:
+                continue
+    return Ints(out) if out else ADDRESSES
+
+
+def accesses(site: Site) -> list[tuple[Access, Traced]]:
+    """Every (segment, router service) pair the design decides, with the statement deciding it."""
+    out: list[tuple[Access, Traced]] = []
+    hardening = site.router.hardening
+    vantage = [n for n, s in site.segments.items() if s.kind is not SegmentKind.OVERLAY]
+    for seg in vantage:
+        for name, spec in hardening.services.items():
+            port = spec.port or SERVICE_PORTS.get(name)
+            if port is None:
+                continue
+            out.append((Access(seg, name, Protocol.TCP, port), hardening))
+        for proto in (Protocol.UDP, Protocol.TCP):
+            out.append((Access(seg, f"dns-{proto.value}", proto, 53), site.router.dns))
+    for seg_spec in site.segments.values():
+        if seg_spec.wireguard is not None:
+            for seg in vantage:
+                if site.segments[seg].kind is SegmentKind.WAN:
+                    out.append((Access(seg, "wireguard", Protocol.UDP, seg_spec.wireguard.listen_port), seg_spec))
+    return out
+
+
+def _expected_reachable(site: Site, access: Access) -> bool:
+    kind = site.segments[access.segment].kind
+    if access.service.startswith("dns-"):
+        return site.router.dns.allow_remote_requests and kind in (SegmentKind.LAN, SegmentKind.VPN)
+    if access.service == "wireguard":
+        return True
+    spec = site.router.hardening.services[access.service]
+    return spec.enabled and access.segment in spec.allowed_from
+
+
+def _service_filter(config: RouterConfig, access: Access) -> tuple[bool, Ints, str]:
+    """(listening on the port, addresses the service admits, why) from ``/ip/service``."""
+    if access.service.startswith("dns-"):
+        dns = config.items("/ip/dns")
+        on = bool(dns) and as_bool(dns[0].get("allow-remote-requests"))
+        return on, ADDRESSES, "allow-remote-requests=" + ("yes" if on else "no")
+    if access.service == "wireguard":
+        return True, ADDRESSES, "WireGuard endpoint"
+    rows = config.find("/ip/service", name=access.service)
+    if not rows:
+        return False, ADDRESSES, f"/ip/service has no {access.service}"
+    row = rows[0]
+    if as_bool(row.get("disabled")):
+        return False, ADDRESSES, f"/ip/service {access.service} is disabled"
+    port = int(row.get("port") or SERVICE_PORTS.get(access.service, access.port))
+    if port != access.port:
+        return False, ADDRESSES, f"/ip/service {access.service} listens on {port}, not {access.port}"
+    allowed = split_list(row.get("address"))
+    if not allowed:
+        return True, ADDRESSES, f"/ip/service {access.service} admits any address"
+    ranges: list[tuple[int, int]] = []
+    for a in allowed:
+        try:
+            ranges.extend(parse_addresses(a).ranges)
+        except ValueError:
+            continue  # IPv6 entries admit no IPv4 client
+    return True, Ints(ranges), f"/ip/service {access.service} admits {row.get('address')}"
+
+
+def router_access(site: Site, fw: Firewall, config: RouterConfig, access: Access, statement: Traced) -> Finding:
+    """Whether ``access.segment`` can reach ``access.service`` on the router: input chain and service together."""
+    ep = endpoints(site)[access.segment]
+    listening, admitted, why = _service_filter(config, access)
+    subject = access.id
+    expected = _expected_reachable(site, access)
+    what = f"{access.service} ({access.protocol.value}/{access.port})"
+    ctx = Context("input", ep.interface, None, "new")
+    box = Box(
+        ep.addresses & admitted,
+        router_addresses(config),
+        Ints.point(6 if access.protocol is Protocol.TCP else 17),
+        PORTS,
+        Ints.point(access.port),
+    )
+    regions = fw.evaluate(ctx, box) if listening and not box.empty() else []
+    accepted = [r for r in regions if r.outcome.accepts]
+    if expected:
+        if not listening:
+            return finding(statement, subject, False, f"expected {what} reachable from {access.segment}; {why}")
+        full = Box(ep.addresses, box.dst, box.proto, box.sport, box.dport)
+        refused = [r for r in fw.evaluate(ctx, full) if not r.outcome.accepts]
+        if not ep.addresses.issubset(admitted):
+            return finding(statement, subject, False, f"expected {what} reachable from all of {access.segment}; {why}")
+        if refused:
+            lines = describe_deviations(access.segment, "router", access.protocol, full, refused, "accept")
+            return finding(statement, subject, False, _join(lines))
+        return finding(statement, subject, True, f"{what} reachable ({why}; {_summary(r.outcome for r in accepted)})")
+    if accepted:
+        lines = describe_deviations(access.segment, "router", access.protocol, box, accepted, "drop")
+        return finding(statement, subject, False, f"{_join(lines)}; and {why}")
+    if not listening:
+        reason = why
+    elif regions:
+        reason = f"input chain: {_summary(r.outcome for r in regions)}"
+    else:
+        reason = f"{why}, not {access.segment}"
+    return finding(statement, subject, True, f"{what} not reachable ({reason})")
+
+
+def tls_services(site: Site, config: RouterConfig) -> Finding:
+    """API-SSL rather than plain API: TLS services present a certificate, and the plugin's transport uses TLS."""
+    hardening = site.router.hardening
+    problems = []
+    for name in TLS_SERVICES:
+        spec = hardening.services.get(name)
+        rows = config.find("/ip/service", name=name)
+        if spec is None or not spec.enabled or not rows or as_bool(rows[0].get("disabled")):
+            continue
+        cert = rows[0].get("certificate", "") or "none"
+        if cert == "none":
+            problems.append(f"{name} presents no certificate (anonymous TLS authenticates nobody)")
+        elif hardening.certificate and cert != hardening.certificate:
+            problems.append(f"{name} presents certificate {cert!r}, expected {hardening.certificate!r}")
+    transport = site.inventory.router.transport if site.inventory and site.inventory.router else "api-ssl"
+    if transport == "api":
+        problems.append("inventory.router.transport is plain 'api': the password crosses the network in clear text")
+    if problems:
+        return finding(hardening, "TLS services", False, "; ".join(problems))
+    return finding(hardening, "TLS services", True, f"TLS services present certificates; the plugin uses {transport}")
+
+
+# --- inbound -------------------------------------------------------------------------------------------
+
+
+def protected_segments(site: Site) -> list[tuple[str, Traced]]:
+    """Segments the design closes to every other segment (a deny statement from ``*``)."""
+    out: list[tuple[str, Traced]] = []
+    for stmt in site.firewall.deny:
+        if "*" in stmt.from_:
+            for dst in stmt.to:
+                if dst in site.segments:
+                    out.append((dst, stmt))
+    return out
+
+
+def no_inbound(site: Site, fw: Firewall, segment: str) -> Finding:
+    """No other segment can open any connection into ``segment`` (all protocols, every port)."""
+    statement = next((s for name, s in protected_segments(site) if name == segment), None)
+    if statement is None:
+        raise ValueError(f"the design does not close segment {segment!r} to all others")
+    eps = endpoints(site)
+    lines = []
+    for src in site.segments:
+        if not routed(site, src, segment):
+            continue
+        ctx = Context("forward", eps[src].interface, eps[segment].interface, "new")
+        box = Box(eps[src].addresses, eps[segment].addresses)
+        regions = fw.evaluate(ctx, box)
+        for outcome, group in _group(r for r in regions if r.outcome.accepts).items():
+            protos = Ints([p for reg in group for p in reg.box.proto.ranges])
+            lines.append(
+                f"{src} -> {segment} (protocols {_protocols(protos)}"
+                f"{_ports_note(group)}): expected drop, config accepts ({outcome.describe()})"
+            )
+    if lines:
+        return finding(statement, f"{segment} inbound", False, _join(lines))
+    return finding(statement, f"{segment} inbound", True, f"no segment can open connections into {segment}")
+
+
+def _protocols(protos: Ints) -> str:
+    if protos.size == 256:
+        return "all"
+    if protos.size <= 4:
+        return ",".join(protocol_name(p) for lo, hi in protos.ranges for p in range(lo, hi + 1))
+    return repr(protos)
+
+
+def _ports_note(group: Sequence[Region]) -> str:
+    ports = Ints([p for reg in group for p in reg.box.dport.ranges])
+    return "" if ports == PORTS else f", ports {ports.describe_ports()}"
+
+
+def wan_inbound(site: Site, fw: Firewall, config: RouterConfig) -> list[Finding]:
+    """The WAN drops every new connection that was not destination-NATed, and nothing is destination-NATed."""
+    eps = endpoints(site)
+    wans = [n for n, s in site.segments.items() if s.kind is SegmentKind.WAN]
+    findings = []
+    for wan in wans:
+        statement: Traced = next(
+            (s for s in site.firewall.deny if wan in s.from_ and "*" in s.to), site.firewall.default
+        )
+        inside = sorted({e.interface for n, e in eps.items() if n != wan and e.interface != eps[wan].interface})
+        lines = []
+        for out_if in inside:
+            ctx = Context("forward", eps[wan].interface, out_if, "new")
+            regions = fw.evaluate(ctx, Box(eps[wan].addresses, ADDRESSES))
+            for outcome, group in _group(r for r in regions if r.outcome.accepts).items():
+                dst = Ints([p for reg in group for p in reg.box.dst.ranges])
+                protos = Ints([p for reg in group for p in reg.box.proto.ranges])
+                lines.append(
+                    f"{wan} -> {out_if} to {dst.describe_addresses()} (protocols {_protocols(protos)}"
+                    f"{_ports_note(group)}): expected drop of new connections not destination-NATed, "
+                    f"config accepts ({outcome.describe()})"
+                )
+        for number, rule in enumerate(config.items("/ip/firewall/nat")):
+            if as_bool(rule.get("disabled")) or rule.get("chain") != "dstnat":
+                continue
+            if rule.get("action") in ("dst-nat", "netmap", "redirect"):
+                label = (
+                    f'nat rule #{number} "{rule.get("comment", "")}"' if rule.get("comment") else f"nat rule #{number}"
+                )
+                lines.append(
+                    f"{label} forwards {rule.get('protocol', 'any')}/{rule.get('dst-port', 'any')} to "
+                    f"{rule.get('to-addresses', 'the router')}: the design allows no inbound path but the tunnel"
+                )
+        subject = f"{wan} inbound"
+        if lines:
+            findings.append(finding(statement, subject, False, _join(lines)))
+        else:
+            findings.append(
+                finding(
+                    statement, subject, True, f"new connections from {wan} are dropped and nothing is destination-NATed"
+                )
+            )
+    return findings
+
+
+def flow_rows(site: Site, rows: Iterable[MatrixRow]) -> list[MatrixRow]:
+    """The rows the router's firewall decides (flows that cross the router)."""
+    return [r for r in rows if routed(site, r.src, r.dst)]
+
+
+def endpoint(site: Site, segment: str) -> Endpoint:
+    return endpoints(site)[segment]

@@ -1,0 +1,23 @@
+"""The router's firewall against the design's flow matrix, exhaustively (configuration only).
+
+Design: Layer 1 (Network Segmentation table, Firewall Strategy), Security / Trust Boundary 1 (MikroTik
+Firewall), Defense in Depth / Network.  Each ``test_flow`` case is one row of the expected matrix
+(``home->cluster:tcp/81-442``): every address of both segments, every source port, the row's ports.
+A deviation names the rule that decided it.  What packets do is checked by ``test_firewall_probes.py``.
+"""
+
+import pytest
+
+from pytest_zengarden.checks import firewall as checks
+
+pytestmark = [pytest.mark.network, pytest.mark.router]
+
+
+def test_flow(site, firewall, flow, conformance):
+    """Each row of the flow matrix: the forward chain decides it as the design does."""
+    conformance.check(checks.flow(site, firewall, flow))
+
+
+def test_no_inbound(site, firewall, protected_segment, conformance):
+    """A segment the design closes to all others (management) accepts no new connection from any of them."""
+    conformance.check(checks.no_inbound(site, firewall, protected_segment))
