@@ -14,6 +14,7 @@ from .checks.firewall import accesses, protected_segments
 from .checks.router import expected_records
 from .checks.site import flow_matrix
 from .flow_space import routed
+from .probe_plan import probed_rows
 from .site.schema import Site, Traced
 
 
@@ -61,6 +62,13 @@ def flows(site: Site) -> list[Case]:
     return [Case(r.flow_id, r, r.decision.control, r.decision.section) for r in rows]
 
 
+def probed_flows(site: Site) -> list[Case]:
+    """Rows of the flow matrix real probes can stand for (TCP and UDP rows that cross the router)."""
+    return [
+        Case(r.flow_id, r, r.decision.control, r.decision.section) for r in probed_rows(site, flow_matrix(site).rows)
+    ]
+
+
 def router_accesses(site: Site) -> list[Case]:
     """Every (segment, router service) pair: ``home->router:ssh``."""
     return [_case(a.id, a, statement) for a, statement in accesses(site)]
@@ -82,6 +90,7 @@ CASE_ARGS: dict[str, Callable[[Site], list[Case]]] = {
     "gateway_segment": gateways,
     "ingress_class_name": ingress_classes,
     "flow": flows,
+    "probed_flow": probed_flows,
     "router_access": router_accesses,
     "protected_segment": protected,
     "drill_name": drills,

@@ -16,9 +16,11 @@ import pytest
 
 from . import cases as case_defs
 from .checks.findings import Finding, failed, report
+from .checks.site import flow_matrix
 from .errors import TargetError, TargetUnavailable, UsageProblem, ZengardenError
 from .firewall_eval import Firewall
 from .host_view import HostView
+from .probe_plan import Observation, group_by_row, probed_rows
 from .site import Site, SiteError, load_site
 from .site.schema import Traced
 from .site.validate import controls_of
@@ -37,6 +39,7 @@ LAYER_MARKERS = {
     "dns": "DNS zone and record checks",
     "secrets": "derived-secret checks",
     "drill": "failover drills (disruptive; run with -m drill or --drill NAME)",
+    "probe": "active checks that send real connections between segments (lab namespaces or live vantage hosts)",
 }
 
 
@@ -249,6 +252,17 @@ def firewall(router: RouterHandle) -> Firewall:
     """The router's filter table as an evaluator (errors once, naming the rule, if it cannot be judged)."""
     fw: Firewall = _call(Firewall, router.config)
     return fw
+
+
+@pytest.fixture(scope="session")
+def flow_observations(site: Site, zg_target: Target) -> dict[str, list[Observation]]:
+    """Real probes for every TCP/UDP row of the flow matrix, sent once per session, all concurrently."""
+    from .clients.prober import observe
+
+    prober = _call(zg_target.prober)
+    rows = probed_rows(site, flow_matrix(site).rows)
+    observations: list[Observation] = _call(observe, site, rows, prober)
+    return group_by_row(observations)
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,12 @@ from typing import Any, Literal
 
 import httpx
 
+from .clients.prober import NetnsProber, Vantage
 from .cluster_state import ClusterReader
 from .credentials import resolve_secret
 from .errors import CredentialError, TargetError, TargetUnavailable, UsageProblem
 from .host_view import HostView
+from .lab.topology import WAN_LINK
 from .router_config import RouterConfig
 from .safety import require_lab_netns
 from .site.schema import Inventory, Site
@@ -96,6 +98,10 @@ class Target:
 
     def http(self) -> httpx.Client:
         raise TargetUnavailable(f"{self.name} target has no HTTP access")
+
+    def prober(self) -> NetnsProber:
+        """Runs connection probes from a vantage point in each segment (active firewall checks)."""
+        raise TargetUnavailable(f"{self.name} target cannot send probes")
 
     @property
     def live(self) -> bool:
@@ -290,6 +296,18 @@ class LabTarget(LiveTarget):
             return Inventory.model_validate(data["inventory"]), list(data.get("namespaces", [])), None
         except (ValueError, KeyError) as exc:
             return None, [], f"lab state {state} is unreadable ({exc}); run `zengarden lab up` again"
+
+    def prober(self) -> NetnsProber:
+        if self._problem is not None:
+            raise TargetError("lab", self._problem)
+        data = json.loads((self.state_dir / "lab.json").read_text(encoding="utf-8"))
+        probes = data.get("probes")
+        if not probes:
+            raise TargetUnavailable("the lab has no probe vantage points (lab.json has no 'probes')")
+        vantages = {seg: Vantage(seg, p["netns"], p["address"]) for seg, p in probes.items()}
+        routers = [str(s.router_address) for s in self.site.segments.values() if s.router_address is not None]
+        routers.append(str(WAN_LINK.network_address + 1))
+        return NetnsProber(vantages, list(data.get("namespaces", [])), routers)
 
     def _need(self, section: str) -> Any:
         if self._problem is not None:

@@ -111,8 +111,8 @@ CATALOGUE: dict[str, Deviation] = {
     for d in (
         Deviation(
             "home-ssh",
-            "an extra allow rule home -> cluster tcp/22 (as in the real homelab)",
-            "FW-HOME-WEB",
+            "an extra allow rule home -> cluster tcp/22 (as in the real homelab; the design leaves 22 to the default)",
+            "FW-DEFAULT-DENY",
             router=_home_ssh,
         ),
         Deviation(

@@ -293,12 +293,14 @@ def serve_listeners(
     stop: threading.Event,
     seconds: float = 3600.0,
     on_ready: Callable[[], None] | None = None,
+    busy: list[str] | None = None,
 ) -> None:
     """Listen on ``bind``: TCP ports accept and close at once, UDP ports echo each datagram back.
 
     Blocks until ``stop`` is set or ``seconds`` have passed (whichever comes first); calls ``on_ready``
     once every socket is bound (pass ``event.set`` to wait for it from another thread).  Refuses
-    non-loopback addresses in the machine's root namespace.
+    non-loopback addresses in the machine's root namespace.  With ``busy`` (a list), a port some other
+    program already serves is skipped and named there (``tcp/22``) instead of failing: it answers anyway.
     """
     if not outside_root_netns() and not ipaddress.ip_address(bind).is_loopback:
         raise UnsafeTarget(f"refusing to listen on {bind} in the machine's root network namespace")
@@ -310,7 +312,8 @@ def serve_listeners(
                 tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 sockets.append(tcp)
                 tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                tcp.bind((bind, port))
+                if not _bind(tcp, bind, port, "tcp", busy):
+                    continue
                 tcp.listen(128)
                 tcp.setblocking(False)
                 sel.register(tcp, selectors.EVENT_READ, "tcp")
@@ -319,7 +322,8 @@ def serve_listeners(
                 sockets.append(udp)
                 # Learn each datagram's destination address, to answer from it (see _serve).
                 udp.setsockopt(socket.SOL_IP, IP_PKTINFO, 1)
-                udp.bind((bind, port))
+                if not _bind(udp, bind, port, "udp", busy):
+                    continue
                 udp.setblocking(False)
                 sel.register(udp, selectors.EVENT_READ, "udp")
             if on_ready is not None:
@@ -330,6 +334,18 @@ def serve_listeners(
         finally:
             for s in sockets:
                 s.close()
+
+
+def _bind(sock: socket.socket, address: str, port: int, kind: str, busy: list[str] | None) -> bool:
+    """Bind ``sock``; with ``busy`` given, a port in use is recorded there and ``False`` returned."""
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        if busy is None or exc.errno != errno.EADDRINUSE:
+            raise
+        busy.append(f"{kind}/{port}")
+        return False
+    return True
 
 
 def _serve(sock: socket.socket, kind: str) -> None:
@@ -386,6 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_listen.add_argument(
         "--seconds", type=float, required=True, help=f"stop after this long (<= {MAX_LISTEN_SECONDS:g})"
     )
+    p_listen.add_argument(
+        "--skip-busy", action="store_true", help="skip ports another program already serves (named in the ready line)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "probe":
@@ -407,12 +426,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
 
+    busy: list[str] | None = [] if args.skip_busy else None
+
     def announce() -> None:
         # One JSON line once every socket is bound: the caller waits for it instead of guessing.
-        print(json.dumps({"ready": True, "bind": args.bind, "tcp": args.tcp, "udp": args.udp}), flush=True)
+        ready = {"ready": True, "bind": args.bind, "tcp": args.tcp, "udp": args.udp, "busy": busy or []}
+        print(json.dumps(ready), flush=True)
 
     try:
-        serve_listeners(args.bind, args.tcp, args.udp, stop, seconds=args.seconds, on_ready=announce)
+        serve_listeners(args.bind, args.tcp, args.udp, stop, seconds=args.seconds, on_ready=announce, busy=busy)
     except (OSError, UnsafeTarget) as exc:
         print(f"listen: {exc}", file=sys.stderr)
         return 2

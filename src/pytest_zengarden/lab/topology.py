@@ -203,6 +203,9 @@ def plan_lab(site: Site, prefix: str = "zg") -> LabPlan:
         plan.routes.append(Route(router, str(VPN_UNDERLAY), wan_host))
         client_addr = _free_host(seg.cidr, taken, start=2)
         inside = [str(s.cidr) for n, s in site.segments.items() if s.cidr is not None and n != name]
+        # The internet host too (not the router's WAN address, the tunnel's own endpoint): the VPN
+        # client's traffic to the internet then crosses the router like a full-tunnel client's does.
+        inside.append(f"{wan_host}/32")
         plan.wireguard.append(
             WireGuardEnd(
                 router,

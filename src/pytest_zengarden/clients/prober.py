@@ -1,0 +1,212 @@
+"""Run the probe agent at each segment's vantage point and collect its JSON results (I/O).
+
+In the lab a vantage point is a namespace (``ip netns exec zg-home python -m pytest_zengarden.lab.probe``);
+the agent itself refuses to send anything unless it runs inside a lab namespace.  Every vantage runs
+its whole batch at once (the agent probes concurrently), all vantages in parallel; each batch and each
+listener is bounded in time.  Listeners on the target side (TCP accept+close, UDP echo) make an
+allowed flow show ``open`` rather than depend on whatever the target happens to run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import select
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import TargetError, UnsafeTarget
+from ..probe_plan import Observation, plan
+
+AGENT = (sys.executable, "-m", "pytest_zengarden.lab.probe")
+READY_TIMEOUT = 15.0  # seconds for a listener to bind its ports
+MAX_PROBES_PER_VANTAGE = 20000  # a plan larger than this is a bug, not a run to wait for
+
+
+@dataclass(frozen=True)
+class Vantage:
+    """Where a segment's probes start (and where its listeners run): a lab namespace and an address."""
+
+    segment: str
+    netns: str
+    address: str
+
+
+class NetnsProber:
+    """The lab's probe runner: vantage points are lab namespaces."""
+
+    def __init__(
+        self,
+        vantages: Mapping[str, Vantage],
+        lab_namespaces: Sequence[str],
+        router_addresses: Sequence[str],
+        *,
+        timeout_s: float = 1.0,
+        concurrency: int = 256,
+    ):
+        unknown = sorted(v.netns for v in vantages.values() if v.netns not in lab_namespaces)
+        if unknown:
+            raise UnsafeTarget(f"vantage namespaces {unknown} are not the lab's; refusing to run probes there")
+        self.vantages = dict(vantages)
+        self.router_addresses = frozenset(router_addresses)
+        self.timeout_s = timeout_s
+        self.concurrency = concurrency
+
+    def vantage(self, segment: str) -> Vantage:
+        try:
+            return self.vantages[segment]
+        except KeyError:
+            raise TargetError("lab", f"the lab has no vantage point in segment {segment!r}") from None
+
+    def _cmd(self, netns: str, *args: str) -> list[str]:
+        return ["ip", "netns", "exec", netns, *AGENT, *args]
+
+    def via_router(self, segment: str, dst: str) -> bool:
+        """Whether the vantage of ``segment`` sends traffic for ``dst`` through the router."""
+        v = self.vantage(segment)
+        proc = subprocess.run(
+            ["ip", "-n", v.netns, "-j", "route", "get", dst, "from", v.address],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if proc.returncode != 0:
+            return False
+        try:
+            route = json.loads(proc.stdout)[0]
+        except (ValueError, IndexError, KeyError):
+            return False
+        return route.get("gateway") in self.router_addresses or str(route.get("dev", "")).startswith("wg")
+
+    @contextlib.contextmanager
+    def listening(self, ports: Mapping[str, tuple[Sequence[int], Sequence[int]]], seconds: float) -> Iterator[None]:
+        """Listeners at each segment's target address for the given (TCP, UDP) ports, for at most ``seconds``."""
+        procs: list[subprocess.Popen[str]] = []
+        try:
+            for segment, (tcp, udp) in sorted(ports.items()):
+                if not tcp and not udp:
+                    continue
+                v = self.vantage(segment)
+                args = ["listen", "--bind", v.address, "--seconds", f"{seconds:g}", "--skip-busy"]
+                args += ["--tcp", ",".join(map(str, sorted(set(tcp)))), "--udp", ",".join(map(str, sorted(set(udp))))]
+                proc = subprocess.Popen(
+                    self._cmd(v.netns, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                )
+                procs.append(proc)
+                _wait_ready(proc, f"listener in {v.netns} ({segment})")
+            yield
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.communicate(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.communicate(timeout=5)
+
+    def run(self, batches: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+        """Run each segment's probes at its vantage, all vantages in parallel; results in probe order."""
+        results: dict[str, list[dict[str, Any]]] = {}
+        errors: dict[str, str] = {}
+        threads = []
+
+        def one(segment: str, probes: Sequence[Mapping[str, Any]]) -> None:
+            v = self.vantage(segment)
+            payload = [{"timeout": self.timeout_s, **p, "src": v.address} for p in probes]
+            rounds = math.ceil(len(payload) / self.concurrency)
+            limit = rounds * (self.timeout_s + 1.0) + 30.0
+            try:
+                proc = subprocess.run(
+                    self._cmd(v.netns, "probe", "--concurrency", str(self.concurrency)),
+                    input=json.dumps(payload),
+                    capture_output=True,
+                    text=True,
+                    timeout=limit,
+                )
+            except subprocess.TimeoutExpired:
+                errors[segment] = f"probe agent in {v.netns} did not finish within {limit:.0f}s"
+                return
+            if proc.returncode != 0:
+                errors[segment] = f"probe agent in {v.netns} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}"
+                return
+            try:
+                got = json.loads(proc.stdout)
+            except ValueError:
+                errors[segment] = f"probe agent in {v.netns} printed no JSON: {proc.stdout[:200]!r}"
+                return
+            if not isinstance(got, list) or len(got) != len(payload):
+                errors[segment] = f"probe agent in {v.netns} returned {len(got)} results for {len(payload)} probes"
+                return
+            results[segment] = got
+
+        for segment, probes in batches.items():
+            if len(probes) > MAX_PROBES_PER_VANTAGE:
+                raise ValueError(f"{len(probes)} probes from {segment}: more than {MAX_PROBES_PER_VANTAGE}")
+            if probes:
+                t = threading.Thread(target=one, args=(segment, probes), name=f"zg-probe-{segment}")
+                threads.append(t)
+                t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise TargetError("lab", "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())))
+        return results
+
+
+def _wait_ready(proc: subprocess.Popen[str], what: str) -> None:
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], READY_TIMEOUT)
+    line = proc.stdout.readline() if ready else ""
+    if '"ready": true' not in line:
+        proc.kill()
+        _, err = proc.communicate(timeout=5)
+        raise TargetError("lab", f"{what} did not start: {(err or line).strip()[-300:]}")
+
+
+def observe(site: Any, rows: Sequence[Any], prober: NetnsProber) -> list[Observation]:
+    """Probe every planned flow of ``rows`` (see :mod:`pytest_zengarden.probe_plan`) and return what came back.
+
+    Flows the vantage does not send through the router come back ``skipped`` with the reason: they say
+    nothing about the router's firewall.
+    """
+    planned = plan(site, rows)
+    routes: dict[tuple[str, str], bool] = {}
+    batches: dict[str, list[dict[str, Any]]] = {}
+    index: dict[str, list[int]] = {}
+    out: list[Observation | None] = [None] * len(planned)
+    listen: dict[str, tuple[list[int], list[int]]] = {}
+    for i, p in enumerate(planned):
+        src, dst = prober.vantage(p.src), prober.vantage(p.dst)
+        key = (p.src, dst.address)
+        if key not in routes:
+            routes[key] = prober.via_router(p.src, dst.address)
+        if not routes[key]:
+            out[i] = Observation(
+                p,
+                src.address,
+                dst.address,
+                "skipped",
+                f"the {p.src} vantage does not reach {dst.address} via the router",
+            )
+            continue
+        batches.setdefault(p.src, []).append({"proto": p.protocol.value, "dst": dst.address, "port": p.port})
+        index.setdefault(p.src, []).append(i)
+        tcp, udp = listen.setdefault(p.dst, ([], []))
+        (tcp if p.protocol.value == "tcp" else udp).append(p.port)
+    longest = max((len(b) for b in batches.values()), default=0)
+    seconds = math.ceil(longest / prober.concurrency) * (prober.timeout_s + 1.0) + 60.0
+    with prober.listening(listen, seconds):
+        results = prober.run(batches)
+    for segment, positions in index.items():
+        for i, res in zip(positions, results[segment], strict=True):
+            p = planned[i]
+            out[i] = Observation(
+                p, str(res.get("src")), str(res.get("dst")), str(res["result"]), str(res.get("detail", ""))
+            )
+    return [o for o in out if o is not None]

@@ -1,0 +1,148 @@
+"""The firewall conformance suites against the lab: the default lab passes, each network deviation fails
+exactly its checks (naming the deciding rule), a data plane that disagrees with its configuration is
+caught by the differential check, and an ``.rsc`` export of the same rules judges like the live lab.
+
+Each case builds its own lab (``zengarden lab up [--deviate NAME]``) and runs the suites inside the
+management namespace, as ``scripts/main`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_zengarden.lab.deviations import CATALOGUE
+from pytest_zengarden.lab.lifecycle import Lab
+from pytest_zengarden.site import load_site
+
+from ..helpers import REPO, SITE, junit_cases
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nft") is None,
+    reason="the lab needs root, iproute2 and nftables (installed by ./scripts/setup)",
+)
+
+SUITES = ("suites/test_firewall.py", "suites/test_firewall_probes.py", "suites/test_router.py")
+TELNET_FROM = ("cluster", "home", "management", "wireguard")  # LAN segments: the input chain admits them
+
+# deviation -> the checks it must fail (and nothing else may fail)
+EXPECTED_FAILURES: dict[str, set[str]] = {
+    "home-ssh": {"test_flow[home->cluster:tcp/1-79]", "test_flow_probed[home->cluster:tcp/1-79]"},
+    "wg-missing-allow": {
+        "test_flow[wireguard->cluster:tcp/1-65535]",
+        "test_flow[wireguard->cluster:udp/1-65535]",
+        "test_flow[wireguard->cluster:icmp]",
+        "test_flow_probed[wireguard->cluster:tcp/1-65535]",
+        "test_flow_probed[wireguard->cluster:udp/1-65535]",
+    },
+    "mgmt-inbound": {
+        "test_flow[home->management:tcp/1-65535]",
+        "test_flow[home->management:udp/1-65535]",
+        "test_flow[home->management:icmp]",
+        "test_flow_probed[home->management:tcp/1-65535]",
+        "test_flow_probed[home->management:udp/1-65535]",
+        "test_no_inbound[management]",
+    },
+    "telnet-on": {"test_service[telnet]"} | {f"test_router_access[{s}->router:telnet]" for s in TELNET_FROM},
+}
+
+
+@pytest.fixture
+def make_lab(tmp_path: Path) -> Iterator[Lab]:
+    lab = Lab(load_site(SITE), SITE, tmp_path / "state", progress=lambda msg: None)
+    yield lab
+    lab.down()
+
+
+def run_suites(lab: Lab, xml: Path, *args: str, target: str = "lab") -> dict[str, dict[str, Any]]:
+    """Run the firewall and router suites inside the lab's management namespace; JUnit cases by test id."""
+    proc = subprocess.run(
+        ["ip", "netns", "exec", "zg-management", sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         *SUITES, "--zg-target", target, f"--junitxml={xml}", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "ZG_LAB_STATE": str(lab.dir)},
+    )  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-2000:]
+    return {name.split("::")[1]: case for name, case in junit_cases(xml).items()}
+
+
+def outcomes(cases: dict[str, dict[str, Any]], outcome: str) -> set[str]:
+    return {name for name, c in cases.items() if c["outcome"] == outcome}
+
+
+def in_router(*cmd: str) -> str:
+    proc = subprocess.run(["ip", "netns", "exec", "zg-router", *cmd], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_default_lab_passes_every_firewall_check(make_lab: Lab, tmp_path: Path) -> None:
+    make_lab.up()
+    cases = run_suites(make_lab, tmp_path / "j.xml")
+    assert not outcomes(cases, "failed") | outcomes(cases, "error"), cases
+    assert not outcomes(cases, "skipped")  # every row is observable from the lab's vantage points
+    probed = {n for n in cases if n.startswith("test_flow_probed[")}
+    assert len(probed) > 40 and len({n for n in cases if n.startswith("test_flow[")}) > len(probed)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FAILURES))
+def test_network_deviation_fails_exactly_its_checks(make_lab: Lab, tmp_path: Path, name: str) -> None:
+    make_lab.up(deviate=[name])
+    cases = run_suites(make_lab, tmp_path / "j.xml")
+    assert not outcomes(cases, "error")
+    assert outcomes(cases, "failed") == EXPECTED_FAILURES[name]
+    for test in EXPECTED_FAILURES[name]:
+        props = cases[test]["props"]
+        assert CATALOGUE[name].breaks in props["control"], (test, props)
+        messages = "\n".join(props["deviation"])
+        if test.startswith(("test_flow[", "test_no_inbound", "test_router_access")):
+            assert "rule #" in messages, messages  # the firewall checks name the deciding rule
+    # The data plane agrees with the (wrong) configuration: the differential check passes throughout.
+    assert not {n for n in outcomes(cases, "failed") if n.startswith("test_flow_agrees")}
+
+
+def test_differential_check_catches_a_data_plane_that_ignores_its_configuration(make_lab: Lab, tmp_path: Path) -> None:
+    make_lab.up()
+    # Behind the configuration's back: the kernel drops home -> cluster HTTPS the config accepts.
+    in_router("nft", "insert", "rule", "inet", "zg_routeros", "forward", "ip", "saddr", "192.168.88.0/24",
+              "tcp", "dport", "443", "drop", "comment", '"test: not in the RouterOS config"')  # fmt: skip
+    cases = run_suites(make_lab, tmp_path / "j.xml", "-k", "home and cluster")
+    assert outcomes(cases, "failed") == {
+        "test_flow_probed[home->cluster:tcp/443]",
+        "test_flow_agrees[home->cluster:tcp/443]",
+    }
+    message = "\n".join(cases["test_flow_agrees[home->cluster:tcp/443]"]["props"]["deviation"])
+    assert "config accepts it (rule #" in message and "but it was filtered" in message, message
+    assert cases["test_flow[home->cluster:tcp/443]"]["outcome"] == "passed"  # the configuration is right
+
+
+def test_offline_export_judges_like_the_live_lab(make_lab: Lab, tmp_path: Path) -> None:
+    make_lab.up(deviate=["home-ssh", "mgmt-inbound", "telnet-on"])
+    live = run_suites(make_lab, tmp_path / "live.xml", "-m", "not probe")
+    # The same router read over the API, saved as an export, judged by the offline target.
+    recorded = tmp_path / "recorded"
+    recorded.mkdir()
+    export = subprocess.run(
+        ["ip", "netns", "exec", "zg-management", sys.executable, "-c",
+         "from pytest_zengarden.offline.rsc_render import render_rsc\n"
+         "from pytest_zengarden.site import load_site\n"
+         "from pytest_zengarden.targets import LabTarget\n"
+         f"t = LabTarget(load_site({str(SITE)!r}))\n"
+         "print(render_rsc(t.router().config), end='')\n"
+         "t.close()\n"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, env={**os.environ, "ZG_LAB_STATE": str(make_lab.dir)},
+    )  # fmt: skip
+    assert export.returncode == 0, export.stderr
+    (recorded / "router.rsc").write_text(export.stdout, encoding="utf-8")
+    offline = run_suites(make_lab, tmp_path / "offline.xml", "-m", "not probe", target=f"offline={recorded}")
+    assert set(live) == set(offline)
+    assert {n: c["outcome"] for n, c in live.items()} == {n: c["outcome"] for n, c in offline.items()}
+    assert outcomes(live, "failed") >= {"test_flow[home->cluster:tcp/1-79]", "test_no_inbound[management]"}
+    for name in outcomes(live, "failed"):
+        assert live[name]["props"]["deviation"] == offline[name]["props"]["deviation"], name
