@@ -245,23 +245,22 @@ class _Rule:
     ref: RuleRef
     boxes: list[Box]  # the headers the rule matches, as disjoint boxes
     jump_target: str | None = None
-    in_ifaces: tuple[bool, frozenset[str] | None] | None = None  # (negated, names; None = every interface)
-    out_ifaces: tuple[bool, frozenset[str] | None] | None = None
+    # (negated, names; None = every interface) per interface matcher; all of them must hold
+    in_ifaces: list[tuple[bool, frozenset[str] | None]] = field(default_factory=list)
+    out_ifaces: list[tuple[bool, frozenset[str] | None]] = field(default_factory=list)
     states: tuple[bool, frozenset[str]] | None = None
     nat_states: tuple[bool, frozenset[str]] | None = None
     ipsec: tuple[str, str] | None = None  # (direction, policy)
 
     def applies(self, ctx: Context) -> bool:
         """The rule's single-valued matchers (interfaces, states) against the context."""
-        for spec, iface in ((self.in_ifaces, ctx.in_interface), (self.out_ifaces, ctx.out_interface)):
-            if spec is None:
-                continue
-            neg, names = spec
-            if iface is None:
-                return False  # RouterOS marks such rules invalid (no in-interface on output, ...)
-            hit = names is None or iface in names
-            if hit == neg:
-                return False
+        for specs, iface in ((self.in_ifaces, ctx.in_interface), (self.out_ifaces, ctx.out_interface)):
+            for neg, names in specs:
+                if iface is None:
+                    return False  # RouterOS marks such rules invalid (no in-interface on output, ...)
+                hit = names is None or iface in names
+                if hit == neg:
+                    return False
         if self.states is not None:
             neg, states = self.states
             if (ctx.state in states) == neg:
@@ -423,19 +422,13 @@ class Firewall:
 
         for direction in ("in", "out"):
             iface, lst = rec.get(f"{direction}-interface"), rec.get(f"{direction}-interface-list")
-            if iface and lst:
-                raise ValueError(f"both {direction}-interface and {direction}-interface-list")
-            spec: tuple[bool, frozenset[str] | None] | None = None
+            specs = rule.in_ifaces if direction == "in" else rule.out_ifaces
             if iface:
                 neg, name = _negation(iface)
-                spec = (neg, frozenset({name}))
-            elif lst:
+                specs.append((neg, frozenset({name})))
+            if lst:
                 neg, name = _negation(lst)
-                spec = (neg, self.interface_list(name))
-            if direction == "in":
-                rule.in_ifaces = spec
-            else:
-                rule.out_ifaces = spec
+                specs.append((neg, self.interface_list(name)))
         if rec.get("connection-state"):
             neg, text = _negation(rec["connection-state"])
             states = frozenset(split_list(text))
