@@ -7,8 +7,8 @@ Static (pure, no root):
   addresses of both segments and the whole port space.
 
 Active (``--active``, needs root and a running lab; ``benchmarks/run --lab`` runs it inside the lab):
-the full probe plan of the flow matrix sent concurrently (as the suite does), then the same flows one connection at a time,
-with the same per-probe timeout; the ratio is the speed-up.
+the full probe plan of the flow matrix sent concurrently (as the suite does), then the same flows one
+connection at a time, with the same per-probe timeout; the ratio is the speed-up.
 """
 
 from __future__ import annotations
