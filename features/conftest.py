@@ -6,11 +6,15 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from pytest_zengarden.checks import cluster as cluster_checks
+from pytest_zengarden.checks import firewall as firewall_checks
 from pytest_zengarden.checks import hosts as host_checks
 from pytest_zengarden.checks import router as router_checks
 from pytest_zengarden.checks import site as site_checks
-from pytest_zengarden.checks.findings import finding
-from pytest_zengarden.site.schema import Role
+from pytest_zengarden.checks.findings import Finding, finding
+from pytest_zengarden.matrix import MatrixRow
+from pytest_zengarden.ports import PortRange
+from pytest_zengarden.probe_plan import PlannedProbe, observed
+from pytest_zengarden.site.schema import Protocol, Role
 from pytest_zengarden.site.validate import controls_of, validate_site
 
 
@@ -137,3 +141,76 @@ def secrets_at_rest(the_site, server_configs, conformance):
         if f.subject.split(" ", 1)[1] in wanted
     ]
     conformance.check(findings)
+
+
+@given("the router's firewall", target_fixture="router_firewall")
+def router_firewall(firewall):
+    return firewall
+
+
+def _single_row(site, source, destination, protocol, port):
+    """The flow matrix narrowed to one port: a row the firewall checks can judge."""
+    matrix = site_checks.flow_matrix(site)
+    decision = matrix.decide(source, destination, protocol, port)
+    return MatrixRow(source, destination, Protocol(protocol), PortRange(port, port), decision)
+
+
+@then(
+    parsers.parse(
+        "the router's configuration {verdict} {protocol} connections from {source} to {destination} on port {port:d}"
+    )
+)
+def configuration_verdict(the_site, router_firewall, verdict, protocol, source, destination, port, conformance):
+    row = _single_row(the_site, source, destination, protocol, port)
+    designed = {"accepts": "allow", "drops": "deny"}[verdict]
+    assert row.decision.verdict == designed, (
+        f"the site file says {row.decision.verdict} for {row.flow_id} ({row.decision.control}); "
+        f"the design says {verdict}"
+    )
+    conformance.check(firewall_checks.flow(the_site, router_firewall, row))
+
+
+@then("every flow through the router is decided as the flow matrix says")
+def every_flow(the_site, router_firewall, conformance):
+    rows = firewall_checks.flow_rows(the_site, site_checks.flow_matrix(the_site).rows)
+    conformance.check([firewall_checks.flow(the_site, router_firewall, r) for r in rows])
+
+
+@then(parsers.parse('no segment can open a connection into "{segment}"'))
+def no_inbound(the_site, router_firewall, segment, conformance):
+    conformance.check(firewall_checks.no_inbound(the_site, router_firewall, segment))
+
+
+@then("new connections from the internet that were not destination-NATed are dropped")
+def wan_inbound(the_site, router_firewall, router, conformance):
+    conformance.check(firewall_checks.wan_inbound(the_site, router_firewall, router.config))
+
+
+@given("a vantage point in every segment", target_fixture="vantages")
+def vantages(prober):
+    return prober
+
+
+@when(
+    parsers.parse("{source} opens a {protocol} connection to {destination} on port {port:d}"),
+    target_fixture="observation",
+)
+def open_connection(the_site, vantages, source, destination, protocol, port):
+    from pytest_zengarden.clients.prober import run_planned
+
+    row = _single_row(the_site, source, destination, protocol, port)
+    planned = PlannedProbe(row.flow_id, source, destination, Protocol(protocol), port)
+    (observation,) = run_planned(vantages, [planned])
+    if observation.result == "skipped":
+        pytest.skip(observation.detail)
+    return row, observation
+
+
+@then(parsers.parse("the connection is {result}"))
+def connection_result(observation, result, conformance):
+    row, seen = observation
+    got = observed(seen.result)
+    ok = (got == "reached") == (result == "reached") and got != "error"
+    conformance.check(
+        Finding(row.decision.control, row.decision.section, row.flow_id, ok, f"expected {result}: {seen.describe()}")
+    )

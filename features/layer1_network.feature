@@ -38,3 +38,59 @@ Feature: Layer 1 - network segmentation and firewall strategy
   Scenario: Only traffic towards the internet is masqueraded
     Given the router's configuration
     Then source NAT masquerades only towards the WAN
+
+  @router
+  Scenario Outline: The network table's access rules, in the router's configuration
+    Given the router's firewall
+    Then the router's configuration <verdict> <protocol> connections from <source> to <destination> on port <port>
+
+    Examples:
+      | source     | destination | protocol | port | verdict |
+      | cluster    | internet    | tcp      | 443  | accepts |
+      | cluster    | home        | tcp      | 22   | drops   |
+      | home       | internet    | tcp      | 443  | accepts |
+      | home       | cluster     | tcp      | 443  | accepts |
+      | home       | cluster     | tcp      | 22   | drops   |
+      | home       | cluster     | udp      | 53   | drops   |
+      | management | cluster     | tcp      | 22   | accepts |
+      | management | home        | udp      | 161  | accepts |
+      | home       | management  | tcp      | 22   | drops   |
+      | wireguard  | cluster     | tcp      | 6443 | accepts |
+      | wireguard  | pods        | udp      | 53   | accepts |
+      | wireguard  | services    | tcp      | 443  | accepts |
+      | wireguard  | home        | tcp      | 443  | drops   |
+      | wireguard  | management  | tcp      | 22   | drops   |
+      | internet   | cluster     | tcp      | 443  | drops   |
+
+  @router
+  Scenario: Default deny-all with explicit allow rules, over every segment pair and port
+    Given the router's firewall
+    Then every flow through the router is decided as the flow matrix says
+
+  @router
+  Scenario: Management - no inbound access allowed
+    Given the router's firewall
+    Then no segment can open a connection into "management"
+
+  @router
+  Scenario: Nothing from the internet reaches inside
+    Given the router's firewall
+    Then new connections from the internet that were not destination-NATed are dropped
+
+  @probe
+  Scenario Outline: Real packets follow the access rules
+    Given a vantage point in every segment
+    When <source> opens a <protocol> connection to <destination> on port <port>
+    Then the connection is <result>
+
+    Examples:
+      | source     | destination | protocol | port | result  |
+      | home       | cluster     | tcp      | 443  | reached |
+      | home       | cluster     | tcp      | 22   | stopped |
+      | cluster    | home        | tcp      | 80   | stopped |
+      | cluster    | internet    | tcp      | 443  | reached |
+      | management | home        | tcp      | 22   | reached |
+      | home       | management  | udp      | 53   | stopped |
+      | wireguard  | pods        | tcp      | 443  | reached |
+      | wireguard  | home        | tcp      | 443  | stopped |
+      | internet   | cluster     | tcp      | 443  | stopped |

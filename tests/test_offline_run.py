@@ -19,6 +19,17 @@ EXPECTED_FAILURES = {
     "features.test_layer2_kubernetes::test_every_server_renders_the_designed_k3s_configuration": (
         "K8S-APISERVER-HARDENING"
     ),
+    # telnet, enabled, is reachable from management (the input chain admits the LAN)
+    "suites.test_router::test_router_access[management->router:telnet]": "RTR-SERVICES",
+    # the real homelab's input chain has no accept for WireGuard from the WAN
+    "suites.test_router::test_router_access[internet->router:wireguard]": "NET-SEG-WG",
+    # home -> cluster SSH (dst-port=22,80,443): port 22 is the default's (deny)
+    "suites.test_firewall::test_flow[home->cluster:tcp/1-79]": "FW-DEFAULT-DENY",
+    "features.test_layer1_network::"
+    "test_the_network_tables_access_rules_in_the_routers_configuration[home-cluster-tcp-22-drops]": "FW-DEFAULT-DENY",
+    "features.test_layer1_network::test_default_denyall_with_explicit_allow_rules_over_every_segment_pair_and_port": (
+        "FW-DEFAULT-DENY"
+    ),
 }
 
 
@@ -60,6 +71,11 @@ def test_deviation_messages_name_what_is_wrong(offline_run):
     assert "[DNS-INGRESS-RECORDS] gitea.homelab.int.zengarden.space: A 192.168.77.205; expected 192.168.77.200" in out
     assert "namespace apps-dev-legacy: enforce=privileged, expected restricted" in out
     assert "blade003 secrets-encryption" in out
+    assert (
+        "[FW-DEFAULT-DENY] home->cluster:tcp/1-79: home -> cluster tcp/22: expected drop, config accepts "
+        '(rule #10 "Allow Home → Homelab (SSH,HTTP,HTTPS)")' in out
+    )
+    assert "internet -> router udp/51820: expected accept, config drops (rule #4 (chain=input action=drop))" in out
 
 
 def test_readable_test_ids(offline_run):
@@ -83,6 +99,12 @@ def test_conforming_recording_passes(tmp_path: Path):
         rsc.read_text()
         .replace("set telnet address=192.168.100.0/24", "set telnet disabled=yes")
         .replace("address=192.168.77.205", "address=192.168.77.200")
+        .replace("dst-port=22,80,443", "dst-port=80,443")
+        .replace(
+            "add action=drop chain=input\n",
+            "add action=accept chain=input dst-port=51820 in-interface-list=WAN protocol=udp\n"
+            "add action=drop chain=input\n",
+        )
     )
     ns = copy / "cluster" / "namespaces.yaml"
     legacy = "enforce: privileged\n        pod-security.kubernetes.io/warn: baseline"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import TargetError, UnsafeTarget
-from ..probe_plan import Observation, plan
+from ..probe_plan import Observation, PlannedProbe, plan
 
 AGENT = (sys.executable, "-m", "pytest_zengarden.lab.probe")
 READY_TIMEOUT = 15.0  # seconds for a listener to bind its ports
@@ -175,7 +175,11 @@ def observe(site: Any, rows: Sequence[Any], prober: NetnsProber) -> list[Observa
     Flows the vantage does not send through the router come back ``skipped`` with the reason: they say
     nothing about the router's firewall.
     """
-    planned = plan(site, rows)
+    return run_planned(prober, plan(site, rows))
+
+
+def run_planned(prober: NetnsProber, planned: Sequence[PlannedProbe]) -> list[Observation]:
+    """Send ``planned`` probes (listeners at their targets first); results in plan order."""
     routes: dict[tuple[str, str], bool] = {}
     batches: dict[str, list[dict[str, Any]]] = {}
     index: dict[str, list[int]] = {}
