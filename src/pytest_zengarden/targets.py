@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import httpx
 
-from .clients.prober import NetnsProber, Vantage
+from .clients.prober import Prober, SshLogin, Vantage
 from .cluster_state import ClusterReader
 from .credentials import resolve_secret
 from .errors import CredentialError, TargetError, TargetUnavailable, UsageProblem
@@ -99,7 +99,7 @@ class Target:
     def http(self) -> httpx.Client:
         raise TargetUnavailable(f"{self.name} target has no HTTP access")
 
-    def prober(self) -> NetnsProber:
+    def prober(self) -> Prober:
         """Runs connection probes from a vantage point in each segment (active firewall checks)."""
         raise TargetUnavailable(f"{self.name} target cannot send probes")
 
@@ -180,6 +180,35 @@ class LiveTarget(Target):
                 self.name, f"inventory.{section} is not set: say where the {section} credentials come from"
             )
         return value
+
+    def prober(self) -> Prober:
+        """Vantage hosts from ``inventory.probes`` (one per segment), reached over SSH."""
+        vantages_spec = self.inventory.probes
+        if not vantages_spec:
+            raise TargetUnavailable(
+                "active probes need a vantage host per segment: set inventory.probes "
+                "(segment: {host: ADDRESS, user: ..., key_file: ...})"
+            )
+        blades = self.inventory.blades
+        vantages = {}
+        for segment, spec in vantages_spec.items():
+            user = spec.user or (blades.user if blades else None)
+            key = spec.key_file or (blades.key_file if blades else None)
+            if user is None or key is None:
+                raise TargetError(
+                    f"inventory.probes.{segment}", "needs user and key_file (or inventory.blades to take them from)"
+                )
+            self._guard(str(spec.host))
+            login = SshLogin(
+                user,
+                Path(key).expanduser(),
+                spec.port,
+                known_hosts=blades.known_hosts if blades else None,
+                connect_timeout=blades.timeout_s if blades else 10.0,
+            )
+            vantages[segment] = Vantage(segment, str(spec.host), ssh=login)
+        routers = [str(s.router_address) for s in self.site.segments.values() if s.router_address is not None]
+        return Prober(vantages, [], routers + list(map(str, self.inventory.router_wan or [])))
 
     def router(self) -> RouterHandle:
         from .clients.router import RouterApiClient, RouterRestClient, snapshot, tls_context
@@ -297,17 +326,17 @@ class LabTarget(LiveTarget):
         except (ValueError, KeyError) as exc:
             return None, [], f"lab state {state} is unreadable ({exc}); run `zengarden lab up` again"
 
-    def prober(self) -> NetnsProber:
+    def prober(self) -> Prober:
         if self._problem is not None:
             raise TargetError("lab", self._problem)
         data = json.loads((self.state_dir / "lab.json").read_text(encoding="utf-8"))
         probes = data.get("probes")
         if not probes:
             raise TargetUnavailable("the lab has no probe vantage points (lab.json has no 'probes')")
-        vantages = {seg: Vantage(seg, p["netns"], p["address"]) for seg, p in probes.items()}
+        vantages = {seg: Vantage(seg, p["address"], netns=p["netns"]) for seg, p in probes.items()}
         routers = [str(s.router_address) for s in self.site.segments.values() if s.router_address is not None]
         routers.append(str(WAN_LINK.network_address + 1))
-        return NetnsProber(vantages, list(data.get("namespaces", [])), routers)
+        return Prober(vantages, list(data.get("namespaces", [])), routers)
 
     def _need(self, section: str) -> Any:
         if self._problem is not None:

@@ -8,6 +8,7 @@ management namespace, as ``scripts/main`` does.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -146,3 +147,43 @@ def test_offline_export_judges_like_the_live_lab(make_lab: Lab, tmp_path: Path) 
     assert outcomes(live, "failed") >= {"test_flow[home->cluster:tcp/1-79]", "test_no_inbound[management]"}
     for name in outcomes(live, "failed"):
         assert live[name]["props"]["deviation"] == offline[name]["props"]["deviation"], name
+
+
+SSH_PROBES = """
+import json, sys
+from pathlib import Path
+from pytest_zengarden.clients.prober import Prober, SshLogin, Vantage, run_planned
+from pytest_zengarden.probe_plan import PlannedProbe
+from pytest_zengarden.site.schema import Protocol
+
+state = Path(sys.argv[1])
+lab = json.loads((state / "lab.json").read_text())
+blades = lab["inventory"]["blades"]
+login = SshLogin(blades["user"], Path(blades["key_file"]), known_hosts=Path(blades["known_hosts"]))
+vantages = {seg: Vantage(seg, p["address"], netns=p["netns"]) for seg, p in lab["probes"].items()}
+vantages["cluster"] = Vantage("cluster", "192.168.77.171", ssh=login)  # blade002, as on a live site
+prober = Prober(vantages, lab["namespaces"], ["192.168.77.1", "192.168.88.1", "192.168.100.1", "203.0.113.1"])
+flows = [("cluster", "home", "tcp", 22), ("cluster", "internet", "tcp", 443), ("cluster", "management", "udp", 53),
+         ("home", "cluster", "tcp", 443), ("home", "cluster", "tcp", 8080), ("management", "cluster", "udp", 5353)]
+planned = [PlannedProbe(f"{s}->{d}", s, d, Protocol(p), port) for s, d, p, port in flows]
+print(json.dumps([[o.src_addr, o.dst_addr, o.result] for o in run_planned(prober, planned)]))
+"""
+
+
+def test_probes_over_ssh_from_a_site_host_behave_like_the_namespace_ones(make_lab: Lab) -> None:
+    """A live site's vantage is a host reached over SSH: here blade002, with the agent shipped as source."""
+    make_lab.up()
+    proc = subprocess.run(
+        ["ip", "netns", "exec", "zg-management", sys.executable, "-c", SSH_PROBES, str(make_lab.dir)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout)
+    assert got == [
+        ["192.168.77.171", "192.168.88.10", "filtered"],  # cluster -> home: denied
+        ["192.168.77.171", "203.0.113.254", "open"],  # cluster -> internet: allowed, listener answers
+        ["192.168.77.171", "192.168.100.10", "filtered"],  # nothing gets into management
+        ["192.168.88.10", "192.168.77.171", "open"],  # home -> cluster 443: a listener started over SSH
+        ["192.168.88.10", "192.168.77.171", "filtered"],  # home -> cluster 8080: denied
+        ["192.168.100.10", "192.168.77.171", "open"],  # management -> all; UDP echoed over SSH
+    ]

@@ -1,7 +1,9 @@
 """Run the probe agent at each segment's vantage point and collect its JSON results (I/O).
 
 In the lab a vantage point is a namespace (``ip netns exec zg-home python -m pytest_zengarden.lab.probe``);
-the agent itself refuses to send anything unless it runs inside a lab namespace.  Every vantage runs
+the agent itself refuses to send anything unless it runs inside a lab namespace.  On a live site it is
+a host of the segment reached over SSH (key authentication, batch mode, a connect timeout); the agent,
+one stdlib file, is shipped as ``python3 -c <source>`` and needs nothing installed there.  Every vantage runs
 its whole batch at once (the agent probes concurrently), all vantages in parallel; each batch and each
 listener is bounded in time.  Listeners on the target side (TCP accept+close, UDP echo) make an
 allowed flow show ``open`` rather than depend on whatever the target happens to run.
@@ -13,32 +15,63 @@ import contextlib
 import json
 import math
 import select
+import shlex
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import TargetError, UnsafeTarget
 from ..probe_plan import Observation, PlannedProbe, plan
 
 AGENT = (sys.executable, "-m", "pytest_zengarden.lab.probe")
+AGENT_SOURCE = Path(__file__).resolve().parents[1] / "probe_agent.py"
 READY_TIMEOUT = 15.0  # seconds for a listener to bind its ports
 MAX_PROBES_PER_VANTAGE = 20000  # a plan larger than this is a bug, not a run to wait for
 
 
 @dataclass(frozen=True)
+class SshLogin:
+    """How to reach a vantage host: ``user@host:port`` with a key, host keys checked."""
+
+    user: str
+    key_file: Path
+    port: int = 22
+    known_hosts: Path | None = None
+    connect_timeout: float = 10.0
+
+    def command(self, host: str, remote: str) -> list[str]:
+        verify = (
+            ["-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "StrictHostKeyChecking=yes"]
+            if self.known_hosts is not None
+            else ["-o", "StrictHostKeyChecking=accept-new"]
+        )
+        return [
+            "ssh", "-i", str(self.key_file), "-p", str(self.port), "-o", "BatchMode=yes",
+            "-o", "PasswordAuthentication=no", "-o", f"ConnectTimeout={int(max(1, self.connect_timeout))}",
+            *verify, f"{self.user}@{host}", remote,
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Vantage:
-    """Where a segment's probes start (and where its listeners run): a lab namespace and an address."""
+    """Where a segment's probes start (and where its listeners run): a lab namespace, or a host over SSH."""
 
     segment: str
-    netns: str
     address: str
+    netns: str | None = None
+    ssh: SshLogin | None = None
+
+    @property
+    def where(self) -> str:
+        return self.netns if self.netns is not None else f"{self.address} (ssh)"
 
 
-class NetnsProber:
-    """The lab's probe runner: vantage points are lab namespaces."""
+class Prober:
+    """Runs probes at vantage points: lab namespaces (``netns``) or site hosts over SSH (``ssh``)."""
 
     def __init__(
         self,
@@ -49,9 +82,12 @@ class NetnsProber:
         timeout_s: float = 1.0,
         concurrency: int = 256,
     ):
-        unknown = sorted(v.netns for v in vantages.values() if v.netns not in lab_namespaces)
+        unknown = sorted(v.netns for v in vantages.values() if v.netns is not None and v.netns not in lab_namespaces)
         if unknown:
             raise UnsafeTarget(f"vantage namespaces {unknown} are not the lab's; refusing to run probes there")
+        bad = sorted(v.segment for v in vantages.values() if (v.netns is None) == (v.ssh is None))
+        if bad:
+            raise ValueError(f"vantages {bad} need exactly one of netns and ssh")
         self.vantages = dict(vantages)
         self.router_addresses = frozenset(router_addresses)
         self.timeout_s = timeout_s
@@ -63,18 +99,26 @@ class NetnsProber:
         except KeyError:
             raise TargetError("lab", f"the lab has no vantage point in segment {segment!r}") from None
 
-    def _cmd(self, netns: str, *args: str) -> list[str]:
-        return ["ip", "netns", "exec", netns, *AGENT, *args]
+    def _cmd(self, v: Vantage, *args: str) -> list[str]:
+        if v.netns is not None:
+            return ["ip", "netns", "exec", v.netns, *AGENT, *args]
+        assert v.ssh is not None
+        source = AGENT_SOURCE.read_text(encoding="utf-8")
+        remote = "ZG_PROBE_AGENT=remote exec python3 -c " + shlex.join([source, *args])
+        return v.ssh.command(v.address, remote)
 
     def via_router(self, segment: str, dst: str) -> bool:
         """Whether the vantage of ``segment`` sends traffic for ``dst`` through the router."""
         v = self.vantage(segment)
-        proc = subprocess.run(
-            ["ip", "-n", v.netns, "-j", "route", "get", dst, "from", v.address],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        if v.netns is not None:
+            cmd = ["ip", "-n", v.netns, "-j", "route", "get", dst, "from", v.address]
+        else:
+            assert v.ssh is not None
+            cmd = v.ssh.command(v.address, shlex.join(["ip", "-j", "route", "get", dst, "from", v.address]))
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            raise TargetError(v.where, f"no answer to `ip route get {dst}` within 30s") from None
         if proc.returncode != 0:
             return False
         try:
@@ -94,11 +138,9 @@ class NetnsProber:
                 v = self.vantage(segment)
                 args = ["listen", "--bind", v.address, "--seconds", f"{seconds:g}", "--skip-busy"]
                 args += ["--tcp", ",".join(map(str, sorted(set(tcp)))), "--udp", ",".join(map(str, sorted(set(udp))))]
-                proc = subprocess.Popen(
-                    self._cmd(v.netns, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-                )
+                proc = subprocess.Popen(self._cmd(v, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 procs.append(proc)
-                _wait_ready(proc, f"listener in {v.netns} ({segment})")
+                _wait_ready(proc, f"listener at {v.where} ({segment})")
             yield
         finally:
             for proc in procs:
@@ -123,25 +165,25 @@ class NetnsProber:
             limit = rounds * (self.timeout_s + 1.0) + 30.0
             try:
                 proc = subprocess.run(
-                    self._cmd(v.netns, "probe", "--concurrency", str(self.concurrency)),
+                    self._cmd(v, "probe", "--concurrency", str(self.concurrency)),
                     input=json.dumps(payload),
                     capture_output=True,
                     text=True,
                     timeout=limit,
                 )
             except subprocess.TimeoutExpired:
-                errors[segment] = f"probe agent in {v.netns} did not finish within {limit:.0f}s"
+                errors[segment] = f"probe agent at {v.where} did not finish within {limit:.0f}s"
                 return
             if proc.returncode != 0:
-                errors[segment] = f"probe agent in {v.netns} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}"
+                errors[segment] = f"probe agent at {v.where} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}"
                 return
             try:
                 got = json.loads(proc.stdout)
             except ValueError:
-                errors[segment] = f"probe agent in {v.netns} printed no JSON: {proc.stdout[:200]!r}"
+                errors[segment] = f"probe agent at {v.where} printed no JSON: {proc.stdout[:200]!r}"
                 return
             if not isinstance(got, list) or len(got) != len(payload):
-                errors[segment] = f"probe agent in {v.netns} returned {len(got)} results for {len(payload)} probes"
+                errors[segment] = f"probe agent at {v.where} returned {len(got)} results for {len(payload)} probes"
                 return
             results[segment] = got
 
@@ -155,7 +197,7 @@ class NetnsProber:
         for t in threads:
             t.join()
         if errors:
-            raise TargetError("lab", "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())))
+            raise TargetError("probes", "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())))
         return results
 
 
@@ -166,10 +208,10 @@ def _wait_ready(proc: subprocess.Popen[str], what: str) -> None:
     if '"ready": true' not in line:
         proc.kill()
         _, err = proc.communicate(timeout=5)
-        raise TargetError("lab", f"{what} did not start: {(err or line).strip()[-300:]}")
+        raise TargetError(what, f"did not start: {(err or line).strip()[-300:]}")
 
 
-def observe(site: Any, rows: Sequence[Any], prober: NetnsProber) -> list[Observation]:
+def observe(site: Any, rows: Sequence[Any], prober: Prober) -> list[Observation]:
     """Probe every planned flow of ``rows`` (see :mod:`pytest_zengarden.probe_plan`) and return what came back.
 
     Flows the vantage does not send through the router come back ``skipped`` with the reason: they say
@@ -178,7 +220,7 @@ def observe(site: Any, rows: Sequence[Any], prober: NetnsProber) -> list[Observa
     return run_planned(prober, plan(site, rows))
 
 
-def run_planned(prober: NetnsProber, planned: Sequence[PlannedProbe]) -> list[Observation]:
+def run_planned(prober: Prober, planned: Sequence[PlannedProbe]) -> list[Observation]:
     """Send ``planned`` probes (listeners at their targets first); results in plan order."""
     routes: dict[tuple[str, str], bool] = {}
     batches: dict[str, list[dict[str, Any]]] = {}
@@ -186,6 +228,10 @@ def run_planned(prober: NetnsProber, planned: Sequence[PlannedProbe]) -> list[Ob
     out: list[Observation | None] = [None] * len(planned)
     listen: dict[str, tuple[list[int], list[int]]] = {}
     for i, p in enumerate(planned):
+        missing = [seg for seg in (p.src, p.dst) if seg not in prober.vantages]
+        if missing:
+            out[i] = Observation(p, "", "", "skipped", f"no vantage point in {' or '.join(missing)}")
+            continue
         src, dst = prober.vantage(p.src), prober.vantage(p.dst)
         key = (p.src, dst.address)
         if key not in routes:

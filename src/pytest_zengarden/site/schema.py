@@ -559,6 +559,15 @@ class EtcdAccess(Model):
     timeout_s: float = Field(default=5.0, gt=0, le=120)
 
 
+class ProbeVantage(Model):
+    """A host of one segment that active probes start from (and listen on), reached over SSH."""
+
+    host: IPv4Address = Field(description="The host's address in its segment (probes to the segment target it).")
+    user: str | None = Field(default=None, description="SSH user (default: inventory.blades.user).")
+    key_file: Path | None = Field(default=None, description="SSH key (default: inventory.blades.key_file).")
+    port: Port = 22
+
+
 class Inventory(Model):
     """Where each target's credentials come from on a live site."""
 
@@ -566,6 +575,12 @@ class Inventory(Model):
     blades: SshAccess | None = None
     cluster: KubeAccess | None = None
     etcd: EtcdAccess | None = None
+    probes: dict[str, ProbeVantage] | None = Field(
+        default=None, description="Active firewall probes: a vantage host per segment (segment name -> host)."
+    )
+    router_wan: list[IPv4Address] | None = Field(
+        default=None, description="The router's WAN address(es), so probes know what goes through it."
+    )
 
 
 # ------------------------------------------------------------------------------------------------ site

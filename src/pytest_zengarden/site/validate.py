@@ -36,6 +36,7 @@ def validate_site(site: Site) -> list[Finding]:
         _secrets,
         _drills,
         _controls,
+        _probes,
     ):
         out.extend(check(site))
     return out
@@ -139,6 +140,19 @@ def _router(site: Site) -> Iterator[Finding]:
                 ("router", "nat", "masquerade_to", i),
                 f"segment '{ref}' is not a wan segment; masquerade only to WAN",
             )
+
+
+def _probes(site: Site) -> Iterator[Finding]:
+    """Each probe vantage names a segment and lies inside it (the internet's may be anywhere outside)."""
+    for name, spec in (site.inventory.probes or {}).items():
+        loc: Loc = ("inventory", "probes", name)
+        seg = site.segments.get(name)
+        if seg is None:
+            yield loc, f"unknown segment '{name}'"
+        elif seg.kind is SegmentKind.OVERLAY:
+            yield loc, f"segment '{name}' is an overlay: its traffic starts on the blades, not on a host of its own"
+        elif seg.cidr is not None and spec.host not in seg.cidr:
+            yield (*loc, "host"), f"{spec.host} is outside segment '{name}' ({seg.cidr})"
 
 
 def _blades(site: Site) -> Iterator[Finding]:
