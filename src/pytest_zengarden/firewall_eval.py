@@ -116,7 +116,7 @@ class Box:
                 pieces = list(cur)
                 pieces[i] = outside
                 out.append(Box(*pieces))
-            cur[i] = cur[i] & m
+            cur[i] = cur[i]
         return out
 
     @classmethod
@@ -541,7 +541,7 @@ def _port_match(box: Box, prop: str, ports: Ints, neg: bool) -> list[Box]:
         return [replace(box, dport=(box.dport - ports) if neg else (box.dport & ports))]
     # port: either port is in the list; negated: neither is.
     if neg:
-        return [replace(box, sport=box.sport - ports)]
+        return [replace(box, sport=box.sport - ports, dport=box.dport - ports)]
     return [replace(box, sport=box.sport & ports), replace(box, sport=box.sport - ports, dport=box.dport & ports)]
 
 

@@ -119,8 +119,11 @@ class Prober:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
         except subprocess.TimeoutExpired:
             raise TargetError(v.where, f"no answer to `ip route get {dst}` within 30s") from None
+        if v.ssh is not None and proc.returncode == 255:
+            lines = proc.stderr.strip().splitlines()
+            raise TargetError(v.where, f"ssh failed: {lines[-1] if lines else 'exit 255'}")
         if proc.returncode != 0:
-            return False
+            return False  # no route to it from here at all
         try:
             route = json.loads(proc.stdout)[0]
         except (ValueError, IndexError, KeyError):
