@@ -116,7 +116,7 @@ class Box:
                 pieces = list(cur)
                 pieces[i] = outside
                 out.append(Box(*pieces))
-            cur[i] = cur[i]
+            cur[i] = cur[i] & m
         return out
 
     @classmethod
