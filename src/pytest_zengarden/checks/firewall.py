@@ -333,7 +333,9 @@ def wan_inbound(site: Site, fw: Firewall, config: RouterConfig) -> list[Finding]
         lines = []
         for out_if in inside:
             ctx = Context("forward", eps[wan].interface, out_if, "new")
-            regions = fw.evaluate(ctx, Box(eps[wan].addresses, ADDRESSES))
+            # What leaves by this interface: the addresses of the segments routed there.
+            routed_there = Ints([r for e in eps.values() if e.interface == out_if for r in e.addresses.ranges])
+            regions = fw.evaluate(ctx, Box(eps[wan].addresses, routed_there))
             for outcome, group in _group(r for r in regions if r.outcome.accepts).items():
                 dst = Ints([p for reg in group for p in reg.box.dst.ranges])
                 protos = Ints([p for reg in group for p in reg.box.proto.ranges])
