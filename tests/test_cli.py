@@ -9,7 +9,7 @@ import pytest
 
 from pytest_zengarden.cli import main
 
-from .helpers import SITE
+from .helpers import RECORDED, SITE
 
 BROKEN = Path(__file__).parent / "sites" / "broken"
 
@@ -58,3 +58,29 @@ def test_matrix_json_allowed_only(capsys: pytest.CaptureFixture[str]):
     rows = json.loads(capsys.readouterr().out)
     assert rows and all(r["verdict"] == "allow" for r in rows)
     assert not [r for r in rows if r["to"] == "management"]  # no inbound to management
+
+
+def test_firewall_explain_lists_every_region_and_marks_deviations(capsys: pytest.CaptureFixture[str]) -> None:
+    rsc = str(RECORDED / "router.rsc")
+    assert main(["firewall", "explain", str(SITE), rsc, "--from", "home", "--to", "cluster"]) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].split() == ["FROM", "TO", "PROTO", "PORTS", "VERDICT", "DESIGN", "DECIDED", "BY"]
+    deviating = [line for line in lines if "<-- deviates" in line]
+    assert len(deviating) == 1
+    assert deviating[0].split()[:6] == ["home", "cluster", "tcp", "22", "accept", "drop"]
+    assert 'rule #10 "Allow Home → Homelab (SSH,HTTP,HTTPS)"' in deviating[0]
+    assert any(line.split()[:4] == ["home", "cluster", "tcp", "81-442"] for line in lines)
+    assert "1 region(s) deviate from the design" in err
+    assert main(["firewall", "explain", str(SITE), rsc, "--from", "cluster", "--to", "home"]) == 0
+
+
+def test_firewall_explain_names_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["firewall", "explain", str(SITE), str(tmp_path / "missing.rsc")]) == 1
+    assert "missing.rsc" in capsys.readouterr().err
+    assert main(["firewall", "explain", str(SITE), str(RECORDED / "router.rsc"), "--from", "homee"]) == 1
+    assert "unknown segment 'homee'" in capsys.readouterr().err
+    bad = tmp_path / "bad.rsc"
+    bad.write_text("/ip firewall filter\nadd chain=forward action=accept tcp-flags=syn\n")
+    assert main(["firewall", "explain", str(SITE), str(bad)]) == 1
+    assert "tcp-flags" in capsys.readouterr().err

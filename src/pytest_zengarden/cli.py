@@ -91,6 +91,62 @@ def _cmd_site_matrix(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_firewall_explain(args: argparse.Namespace) -> int:
+    from .checks.firewall import explain
+    from .firewall_eval import Firewall, FirewallError
+    from .flow_space import endpoints, routed
+    from .offline.rsc import RscParseError, load_rsc
+
+    try:
+        site = load_site(args.site)
+        config = load_rsc(Path(args.rsc))
+        fw = Firewall(config)
+    except (SiteError, RscParseError, FirewallError, OSError) as exc:
+        print(f"zengarden: {exc}", file=sys.stderr)
+        return 1
+    for name in (args.src, args.dst):
+        if name is not None and name not in site.segments:
+            print(f"zengarden: unknown segment {name!r}; the site has {', '.join(site.segments)}", file=sys.stderr)
+            return 1
+    eps = endpoints(site)
+    rows = flow_matrix(site).rows
+    header = ("FROM", "TO", "PROTO", "PORTS", "VERDICT", "DESIGN", "DECIDED BY")
+    table: list[tuple[str, ...]] = [header]
+    deviations = 0
+    for src in site.segments:
+        for dst in site.segments:
+            if (args.src and src != args.src) or (args.dst and dst != args.dst) or not routed(site, src, dst):
+                continue
+            for e in explain(site, fw, rows, src, dst):
+                box = e.region.box
+                where = []
+                if box.src != eps[src].addresses:
+                    where.append(f"from {box.src.describe_addresses(2)}")
+                if box.dst != eps[dst].addresses:
+                    where.append(f"to {box.dst.describe_addresses(2)}")
+                if e.ports is not None and box.sport.size != 65536:
+                    where.append(f"sport {box.sport.describe_ports(3)}")
+                ports = e.ports.describe_ports(4) if e.ports is not None else "-"
+                mark = "" if not e.deviates else "  <-- deviates"
+                deviations += e.deviates
+                table.append(
+                    (
+                        src + (f" ({' '.join(where)})" if where else ""),
+                        dst,
+                        e.protocol.value,
+                        ports,
+                        e.region.outcome.verdict,
+                        e.expected,
+                        e.region.outcome.describe() + mark,
+                    )
+                )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(f"{deviations} region(s) deviate from the design", file=sys.stderr)
+    return 1 if deviations else 0
+
+
 def _lab(args: argparse.Namespace) -> Any:
     from .lab.lifecycle import Lab
 
@@ -210,6 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--allowed", action="store_true", help="only allowed flows")
     matrix.add_argument("--format", choices=("table", "json"), default="table")
     matrix.set_defaults(func=_cmd_site_matrix)
+
+    firewall = sub.add_parser("firewall", help="judge a router's firewall").add_subparsers(
+        dest="firewall_command", required=True
+    )
+    fexplain = firewall.add_parser(
+        "explain", help="how an .rsc export decides every flow between segments, beside the design's verdict"
+    )
+    fexplain.add_argument("site", help="site file")
+    fexplain.add_argument("rsc", help="the router's /export (.rsc)")
+    fexplain.add_argument("--from", dest="src", help="only flows from this segment")
+    fexplain.add_argument("--to", dest="dst", help="only flows to this segment")
+    fexplain.set_defaults(func=_cmd_firewall_explain)
 
     lab = sub.add_parser("lab", help="the embedded lab (a digital twin of the site in network namespaces)")
     lab.add_argument("--site", help="site file (default: $ZG_SITE or fixtures/sites/zengarden.yaml)")

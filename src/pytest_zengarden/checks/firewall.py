@@ -374,3 +374,34 @@ def flow_rows(site: Site, rows: Iterable[MatrixRow]) -> list[MatrixRow]:
 
 def endpoint(site: Site, segment: str) -> Endpoint:
     return endpoints(site)[segment]
+
+
+@dataclass(frozen=True)
+class Explained:
+    """A part of a segment pair's traffic: how the router decides it and what the design expects."""
+
+    src: str
+    dst: str
+    protocol: Protocol
+    ports: Ints | None
+    region: Region
+    expected: str  # accept | drop
+
+    @property
+    def deviates(self) -> bool:
+        return self.region.outcome.accepts != (self.expected == "accept")
+
+
+def explain(site: Site, fw: Firewall, matrix_rows: Iterable[MatrixRow], src: str, dst: str) -> list[Explained]:
+    """Every region of ``src -> dst`` traffic (all protocols the matrix covers), split by the design's rows."""
+    out: list[Explained] = []
+    for row in matrix_rows:
+        if row.src != src or row.dst != dst or not routed(site, src, dst):
+            continue
+        ctx, box = forward_query(site, src, dst, row.protocol, row.ports)
+        ported = row.protocol in (Protocol.TCP, Protocol.UDP)
+        for region in fw.evaluate(ctx, box):
+            ports = region.box.dport if ported else None
+            out.append(Explained(src, dst, row.protocol, ports, region, EXPECTED[row.decision.verdict]))
+    out.sort(key=lambda e: (e.protocol.value, e.ports.first() if e.ports else 0))
+    return out
