@@ -653,3 +653,24 @@ print(json.dumps(res))
 """,
     )
     assert len(out) == 6 and set(out.values()) == {"1"}, out
+
+
+def test_ip_service_admits_only_its_networks(lab: Lab, state_dir: Path):
+    """The input chain admits the whole LAN; /ip/service then serves the API to management only."""
+    router = json.loads((state_dir / "lab.json").read_text())["inventory"]["router"]
+    code = f"""
+import json, librouteros
+pw = open({router["password"]["file"]!r}).read().strip()
+out = {{}}
+for name, address in (("home", "192.168.88.1"), ("management", "192.168.100.1")):
+    try:
+        librouteros.connect(address, {router["username"]!r}, pw, port=8728, timeout=5).close()
+        out[name] = "served"
+    except Exception as exc:
+        out[name] = type(exc).__name__
+print(json.dumps(out))
+"""
+    home = in_ns("zg-home", code)["home"]
+    assert home != "served"  # disconnected before the login: api admits 192.168.100.0/24 only
+    assert in_ns("zg-management", code)["management"] == "served"
+    assert probe("zg-home", [("tcp", "192.168.88.1", 8728)]) == ["open"]  # the firewall did let it in

@@ -423,3 +423,23 @@ def test_initial_apply_and_failing_start() -> None:
 
     with pytest.raises(RouterOsError, match="cannot load ruleset"):
         EmulatorThread(ConfigStore(on_change=broken), [Listener("api")]).start()
+
+
+# ---------------------------------------------------------------------------------------- /ip/service
+
+
+def test_ip_service_decides_who_the_api_serves(emulator: EmulatorThread) -> None:
+    """A client /ip/service does not admit is disconnected before the login; admitted ones are served."""
+    store = emulator.store
+    store.set("/ip/service", "api", {"address": "10.99.0.0/16"})
+    with pytest.raises((FatalError, ConnectionError, OSError)):
+        connect(emulator).close()
+    store.set("/ip/service", "api", {"address": "10.99.0.0/16,127.0.0.0/8"})
+    api = connect(emulator)
+    assert list(api.path("/system/identity"))
+    api.close()
+    store.set("/ip/service", "api", {"disabled": "true", "address": ""})
+    with pytest.raises((FatalError, ConnectionError, OSError)):
+        connect(emulator).close()
+    store.set("/ip/service", "api", {"disabled": "false"})
+    connect(emulator).close()

@@ -33,6 +33,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture
 def emulator(tls_files: tuple[Path, Path]) -> Iterator[EmulatorThread]:
     store = ConfigStore(users={"admin": PASSWORD})
+    store.set("/ip/service", "www-ssl", {"disabled": "false"})  # off at factory state, as on a new router
     listeners = [Listener("api"), Listener("api-ssl"), Listener("rest"), Listener("rest-ssl")]
     with EmulatorThread(store, listeners, ssl_context=server_context(*tls_files)) as emu:
         yield emu
@@ -146,6 +147,7 @@ def test_error_bodies(http: httpx.Client, emulator: EmulatorThread) -> None:
 
 def test_https_and_configurable_codes(tls_files: tuple[Path, Path]) -> None:
     store = ConfigStore(users={"admin": PASSWORD})
+    store.set("/ip/service", "www-ssl", {"disabled": "false"})  # off at factory state, as on a new router
     options = ServerOptions(put_status=200, delete_status=200)
     with EmulatorThread(store, [Listener("rest-ssl")], ssl_context=server_context(*tls_files), options=options) as emu:
         ctx = ssl.create_default_context(cafile=str(tls_files[0]))

@@ -21,6 +21,7 @@ import ssl
 from collections.abc import Iterable, MutableSet
 
 from .schema import MSG, RouterOsError
+from .service_gate import admits
 from .store import CommandResult, ConfigStore
 
 __all__ = ["decode_length_prefix", "encode_length", "encode_sentence", "serve_api"]
@@ -240,6 +241,12 @@ async def serve_api(
     label = "api-ssl" if ssl_context is not None else "api"
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        ok, why = admits(store, label, peer)
+        if not ok:
+            LOG.info("%s %s: disconnected at once (%s)", label, peer, why)
+            writer.close()
+            return
         if connections is not None:
             connections.add(writer)
         try:

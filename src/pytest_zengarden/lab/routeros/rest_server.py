@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .query import equality_words
 from .schema import MENUS, MSG, RouterOsError
+from .service_gate import admits
 from .store import ConfigStore, unknown_component
 
 __all__ = ["serve_rest"]
@@ -285,10 +286,15 @@ async def serve_rest(
     label = "rest-ssl" if ssl_context is not None else "rest"
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if connections is not None:
-            connections.add(writer)
         peer = writer.get_extra_info("peername")
         who = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        ok, why = admits(store, label, peer)
+        if not ok:
+            LOG.info("%s %s: disconnected at once (%s)", label, who, why)
+            writer.close()
+            return
+        if connections is not None:
+            connections.add(writer)
         LOG.info("%s %s: connected", label, who)
         try:
             while True:
