@@ -114,3 +114,25 @@ def test_conforming_recording_passes(tmp_path: Path):
     proc = run_pytest("suites", "features", "--zg-target", f"offline={copy}", "-q")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert " passed" in proc.stdout and "failed" not in proc.stdout
+
+
+def test_a_firewall_the_evaluator_cannot_judge_errors_every_firewall_check(tmp_path: Path):
+    """A matcher the evaluator does not know makes the firewall checks *error*, naming the rule: never a pass."""
+    import shutil
+
+    copy = tmp_path / "recorded"
+    shutil.copytree(RECORDED, copy)
+    rsc = copy / "router.rsc"
+    rsc.write_text(
+        rsc.read_text().replace(
+            "add action=drop chain=forward connection-state=invalid\n",
+            "add action=drop chain=forward connection-state=invalid\n"
+            'add action=accept chain=forward protocol=tcp tcp-flags=syn comment="syn only"\n',
+        )
+    )
+    xml = tmp_path / "j.xml"
+    proc = run_pytest("suites/test_firewall.py", "--zg-target", f"offline={copy}", f"--junitxml={xml}", "-q")
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    outcomes = {c["outcome"] for c in junit_cases(xml).values()}
+    assert outcomes == {"error"}
+    assert 'filter rule #8 "syn only": matcher(s) tcp-flags are not evaluated' in proc.stdout
