@@ -209,7 +209,7 @@ def open_connection(the_site, vantages, source, destination, protocol, port):
 @then(parsers.parse("the connection is {result}"))
 def connection_result(observation, result, conformance):
     row, seen = observation
-    got = observed(seen.result)
+    got = observed(seen.result, seen.listened)
     ok = (got == "reached") == (result == "reached") and got != "error"
     conformance.check(
         Finding(row.decision.control, row.decision.section, row.flow_id, ok, f"expected {result}: {seen.describe()}")

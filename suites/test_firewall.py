@@ -18,6 +18,11 @@ def test_flow(site, firewall, flow, conformance):
     conformance.check(checks.flow(site, firewall, flow))
 
 
+def test_other_protocols(site, firewall, other_protocols, conformance):
+    """GRE, ESP, SCTP and every protocol the matrix rows leave out, as the design's any-protocol statements say."""
+    conformance.check(checks.other_flow(site, firewall, other_protocols))
+
+
 def test_no_inbound(site, firewall, protected_segment, conformance):
     """A segment the design closes to all others (management) accepts no new connection from any of them."""
     conformance.check(checks.no_inbound(site, firewall, protected_segment))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,9 +14,10 @@ from pytest_zengarden.checks import probes as checks
 from pytest_zengarden.checks.site import flow_matrix
 from pytest_zengarden.clients.prober import Prober, SshLogin, Vantage
 from pytest_zengarden.desired.router import desired_router
-from pytest_zengarden.errors import UnsafeTarget
+from pytest_zengarden.errors import TargetError, UnsafeTarget
 from pytest_zengarden.firewall_eval import Firewall
 from pytest_zengarden.matrix import MatrixRow
+from pytest_zengarden.probe_agent import run_probes as agent_run_probes
 from pytest_zengarden.probe_plan import (
     Observation,
     PlannedProbe,
@@ -170,3 +175,71 @@ def test_ssh_command_verifies_host_keys_and_never_prompts():
     assert cmd[0] == "ssh" and "BatchMode=yes" in cmd and "StrictHostKeyChecking=yes" in cmd
     assert "UserKnownHostsFile=/kh" in cmd and cmd[-2:] == ["probe@192.168.77.171", "true"]
     assert cmd[cmd.index("-p") : cmd.index("-p") + 2] == ["-p", "2222"]
+
+
+# --- found in review --------------------------------------------------------------------------------------
+
+
+def test_a_reset_on_a_port_our_listener_serves_is_a_firewall_reject():
+    assert observed("closed", listened=True) == "rejected"  # our listener would have accepted: a tcp-reset reject
+    assert observed("closed", listened=False) == "reached"  # a real service on a busy port said "not here"
+    assert observed("open", listened=True) == "reached"
+
+
+def test_observed_flow_counts_a_reset_where_we_listen_as_stopped(site):
+    allow = row_of(site, "home", "cluster", "tcp", 443)
+    probe = PlannedProbe("r", "home", "cluster", Protocol.TCP, 443)
+    reset = Observation(probe, "192.168.88.10", "192.168.77.10", "closed", "RST (ECONNREFUSED)", listened=True)
+    f = checks.observed_flow(allow, [reset])
+    assert not f.ok and "expected accept, the probe was rejected" in f.message
+
+
+class FakeAgentProber(Prober):
+    """The real runner with the agent replaced by a script printing ``output`` (a malformed agent)."""
+
+    def __init__(self, output: str):
+        super().__init__({"home": Vantage("home", "192.168.88.10", netns="zg-home")}, ["zg-home"], [])
+        self.output = output
+
+    def _cmd(self, v, *args):  # type: ignore[no-untyped-def]
+        return [sys.executable, "-c", f"import sys; sys.stdin.read(); print({self.output!r})"]
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("null", "returned NoneType results for 1 probes"),
+        ("5", "returned int results for 1 probes"),
+        ('[{"x": 1}]', "returned a malformed result"),
+        ('["open"]', "returned a malformed result"),
+        ("[]", "returned 0 results for 1 probes"),
+        ("not json", "printed no JSON"),
+    ],
+)
+def test_a_malformed_agent_answer_is_an_error_naming_the_vantage(output, message):
+    prober = FakeAgentProber(output)
+    with pytest.raises(TargetError, match=message) as exc:
+        prober.run({"home": [{"proto": "tcp", "dst": "192.168.77.10", "port": 443}]})
+    assert "zg-home" in str(exc.value)
+
+
+def test_a_udp_answer_that_is_not_our_echo_still_means_the_target_was_reached():
+    """Any datagram on the connected socket came from the destination (here: a loopback server)."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(5)
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            _, peer = server.recvfrom(2048)
+            server.sendto(b"FORMERR", peer)
+
+    t = threading.Thread(target=answer)
+    t.start()
+    try:
+        got = agent_run_probes([{"proto": "udp", "dst": "127.0.0.1", "port": port, "timeout": 2.0}])
+    finally:
+        t.join(5)
+        server.close()
+    assert got[0]["result"] == "open" and "not our echo" in got[0]["detail"]

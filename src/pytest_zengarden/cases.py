@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .checks.firewall import accesses, protected_segments
+from .checks.firewall import accesses, other_protocol_pairs, protected_segments
 from .checks.router import expected_records
 from .checks.site import flow_matrix
 from .flow_space import routed
@@ -69,6 +69,11 @@ def probed_flows(site: Site) -> list[Case]:
     ]
 
 
+def other_protocol_cases(site: Site) -> list[Case]:
+    """Every routed segment pair, for the protocols the matrix rows leave out: ``cluster->home:other``."""
+    return [Case(p.id, p, p.decision.control, p.decision.section) for p in other_protocol_pairs(site)]
+
+
 def router_accesses(site: Site) -> list[Case]:
     """Every (segment, router service) pair: ``home->router:ssh``."""
     return [_case(a.id, a, statement) for a, statement in accesses(site)]
@@ -91,6 +96,7 @@ CASE_ARGS: dict[str, Callable[[Site], list[Case]]] = {
     "ingress_class_name": ingress_classes,
     "flow": flows,
     "probed_flow": probed_flows,
+    "other_protocols": other_protocol_cases,
     "router_access": router_accesses,
     "protected_segment": protected,
     "drill_name": drills,

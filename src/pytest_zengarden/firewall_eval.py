@@ -47,6 +47,7 @@ CONTINUE = frozenset(
 CONNECTION_STATES = ("new", "established", "related", "invalid", "untracked")
 NAT_STATES = ("srcnat", "dstnat")
 MAX_JUMP_DEPTH = 32
+CONTINUE_ADDS = frozenset({"add-src-to-address-list", "add-dst-to-address-list"})
 
 PROTOCOLS: dict[str, int] = {
     "icmp": 1, "igmp": 2, "ggp": 3, "ip-encap": 4, "ipencap": 4, "st": 5, "tcp": 6, "egp": 8, "pup": 12,
@@ -280,6 +281,7 @@ class Firewall:
         self.config = config
         self.menu = menu
         self._address_lists = self._read_address_lists()
+        self._growing = self._lists_grown_at_run_time()
         self._iface_members, self._iface_defs = self._read_interface_lists()
         self.chains: dict[str, list[_Rule]] = {}
         for number, record in enumerate(config.items(menu)):
@@ -351,8 +353,29 @@ class Firewall:
                 out = out | sub if add else out - sub
         return frozenset(out)
 
+    def _lists_grown_at_run_time(self) -> dict[str, str]:
+        """Address lists a firewall rule adds to (port knocking, blacklists) -> the first such rule."""
+        out: dict[str, str] = {}
+        for menu in (FILTER_MENU, "/ip/firewall/nat", "/ip/firewall/mangle", "/ip/firewall/raw"):
+            for number, rec in enumerate(self.config.items(menu)):
+                if as_bool(rec.get("disabled")) or rec.get("action") not in CONTINUE_ADDS:
+                    continue
+                name = rec.get("address-list", "")
+                table = menu.rsplit("/", 1)[-1]
+                out.setdefault(name, f"{table} rule #{number}" + (f' "{rec["comment"]}"' if rec.get("comment") else ""))
+        return out
+
     def address_list(self, name: str) -> Ints:
-        # A list nobody filled matches nothing (RouterOS accepts rules naming it).
+        """The addresses of a list (a list nobody filled matches nothing, as RouterOS accepts such rules).
+
+        A list the firewall itself grows at run time has no fixed contents: judging it by what it holds
+        now would be a guess, so it is an error naming the rule that grows it.
+        """
+        if name in self._growing:
+            raise ValueError(
+                f"address list {name!r} grows at run time ({self._growing[name]} adds to it), so the flows "
+                "this rule matches cannot be known from the configuration"
+            )
         return self._address_lists.get(name, EMPTY)
 
     # ---- one rule

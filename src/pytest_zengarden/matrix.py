@@ -201,3 +201,19 @@ def contradictions(firewall: Firewall, segments: Sequence[str]) -> list[Contradi
                     out.append(Contradiction(ai, di, f"{pairs[0][0]}->{pairs[0][1]}:{proto.value}/{both.ranges[0].lo}"))
                     break
     return out
+
+
+def other_protocols(firewall: Firewall, segments: Sequence[str], src: str, dst: str) -> Decision:
+    """The expected decision for every protocol but TCP, UDP and ICMP (GRE, ESP, SCTP, ...) from ``src`` to ``dst``.
+
+    Only statements for any protocol (no ``protocol``, no ports) cover them: a deny first, else an
+    allow, else the default -- the same precedence as :func:`expand`.
+    """
+    for kind, items, verdict in (("deny", firewall.deny, "deny"), ("allow", firewall.allow, "allow")):
+        for i, st in enumerate(items):
+            if st.protocol is not Protocol.ANY or st.ports:
+                continue
+            if src in resolve_refs(st.from_, segments) and dst in resolve_refs(st.to, segments):
+                return _decision(kind, i, st, "deny" if verdict == "deny" else "allow")
+    d = firewall.default
+    return Decision(d.verdict, d.control, d.section, "firewall.default")

@@ -7,7 +7,8 @@ the standard library.
 
 ``run_probes`` sends one probe per flow and says what came back:
 
-* ``open``     -- TCP handshake completed / the UDP listener echoed our nonce;
+* ``open``     -- TCP handshake completed / the destination answered the UDP datagram (our listener
+  echoes the nonce; any other answer counts too: it came from the destination);
 * ``closed``   -- the destination itself said "nobody here" (TCP RST, or ICMP port-unreachable sent
   by the destination address for UDP);
 * ``rejected`` -- an ICMP destination-unreachable from somewhere else (a firewall's ``reject``), or any
@@ -245,6 +246,8 @@ def _udp(dst: str, port: int, timeout: float, local: tuple[str, int] | None) -> 
                 return "error", f"{errno.errorcode.get(exc.errno or 0, exc.errno)}: {exc.strerror}"
             if nonce in data:
                 return "open", "echo received"
+            # A connected UDP socket only receives from the destination: whatever it says, it got there.
+            return "open", f"answered by the destination ({len(data)} bytes, not our echo)"
         return "filtered", f"no answer within {timeout:g}s"
 
 

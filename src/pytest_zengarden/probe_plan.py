@@ -157,10 +157,16 @@ def _int(address: str) -> int:
     return int(IPv4Address(address))
 
 
-def observed(result: str) -> str:
-    """A probe result as a firewall verdict: ``reached``, ``filtered``, ``rejected`` or ``error``."""
-    if result in REACHED:
+def observed(result: str, listened: bool = False) -> str:
+    """A probe result as a firewall verdict: ``reached``, ``filtered``, ``rejected`` or ``error``.
+
+    With our listener on the target port (``listened``) a reached target answers ``open``; ``closed``
+    there is a reset or port-unreachable from something else -- a firewall's ``reject``.
+    """
+    if result == "open" or (result == "closed" and not listened):
         return "reached"
+    if result == "closed":
+        return "rejected"
     if result in NOT_REACHED:
         return result
     return "error"
@@ -175,6 +181,7 @@ class Observation:
     dst_addr: str
     result: str  # open | closed | filtered | rejected | error | skipped
     detail: str = ""
+    listened: bool = False  # our listener served the target port (so only "open" means reached)
 
     def describe(self) -> str:
         p = self.probe

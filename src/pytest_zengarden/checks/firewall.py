@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from ..firewall_eval import Box, Context, Firewall, Outcome, Region, parse_addresses, protocol_name
 from ..flow_space import Endpoint, endpoints, forward_query, routed
-from ..intervals import ADDRESSES, PORTS, Ints
-from ..matrix import MatrixRow
+from ..intervals import ADDRESSES, PORTS, PROTOCOL_NUMBERS, Ints
+from ..matrix import Decision, MatrixRow, other_protocols
 from ..router_config import RouterConfig, as_bool, split_list
 from ..site.schema import Protocol, SegmentKind, Site, Traced
 from .findings import Finding, finding
@@ -34,6 +34,7 @@ SERVICE_PORTS = {
 }
 TLS_SERVICES = ("api-ssl", "www-ssl")
 _MAX_PARTS = 4  # deviations listed per finding; the rest are counted
+OTHER_PROTOCOLS = PROTOCOL_NUMBERS - Ints([(1, 1), (6, 6), (17, 17)])  # what the matrix's rows do not cover
 
 
 def _qualifiers(regions: Sequence[Region], src: Ints, dst: Ints, *, ported: bool) -> str:
@@ -105,6 +106,8 @@ def flow(site: Site, fw: Firewall, row: MatrixRow) -> Finding:
     regions = fw.evaluate(ctx, box)
     expected = EXPECTED[row.decision.verdict]
     wrong = describe_deviations(row.src, row.dst, row.protocol, box, regions, expected)
+    if expected == "accept":
+        wrong += _refused_answers(site, fw, row.src, row.dst, ctx, box, regions)
     if wrong:
         return Finding(statement.control, statement.section, row.flow_id, False, _join(wrong))
     verb = VERBS[expected]
@@ -115,6 +118,77 @@ def flow(site: Site, fw: Firewall, row: MatrixRow) -> Finding:
         True,
         f"config {verb} as designed ({_summary(r.outcome for r in regions)})",
     )
+
+
+def _refused_answers(
+    site: Site, fw: Firewall, src: str, dst: str, ctx: Context, box: Box, regions: Sequence[Region]
+) -> list[str]:
+    """For connections the router accepts, the part of their answers (established, reversed) it refuses."""
+    lines = []
+    wan = {n for n, s in site.segments.items() if s.kind is SegmentKind.WAN}
+    nat = frozenset({"srcnat"}) if dst in wan else frozenset()
+    back = Context(ctx.chain, ctx.out_interface, ctx.in_interface, "established", nat)
+    for region in regions:
+        if not region.outcome.accepts:
+            continue
+        b = region.box
+        reply = Box(b.dst, b.src, b.proto, b.dport, b.sport)
+        for outcome, group in _group(r for r in fw.evaluate(back, reply) if not r.outcome.accepts).items():
+            ports = Ints([p for reg in group for p in reg.box.sport.ranges])
+            proto = Protocol.TCP if 6 in b.proto else Protocol.UDP if 17 in b.proto else Protocol.ICMP
+            label = flow_label(src, dst, proto, ports if proto is not Protocol.ICMP else None)
+            lines.append(
+                f"{label}: the config accepts the connections ({region.outcome.describe()}) but "
+                f"{VERBS[outcome.verdict]} their answers ({outcome.describe()})"
+            )
+    del box
+    return lines
+
+
+@dataclass(frozen=True)
+class OtherProtocols:
+    """Every protocol but TCP, UDP and ICMP between two segments, and the design's decision for them."""
+
+    src: str
+    dst: str
+    decision: Decision
+
+    @property
+    def id(self) -> str:
+        return f"{self.src}->{self.dst}:other"
+
+
+def other_protocol_pairs(site: Site) -> list[OtherProtocols]:
+    """Every routed segment pair, with the decision the design makes for its other protocols."""
+    segments = list(site.segments)
+    return [
+        OtherProtocols(a, b, other_protocols(site.firewall, segments, a, b))
+        for a in segments
+        for b in segments
+        if routed(site, a, b)
+    ]
+
+
+def other_flow(site: Site, fw: Firewall, pair: OtherProtocols) -> Finding:
+    """GRE, ESP, SCTP and every other protocol but TCP, UDP and ICMP, as the design decides them."""
+    eps = endpoints(site)
+    a, b = eps[pair.src], eps[pair.dst]
+    ctx = Context("forward", a.interface, b.interface, "new")
+    box = Box(a.addresses, b.addresses, OTHER_PROTOCOLS)
+    expected = EXPECTED[pair.decision.verdict]
+    lines = []
+    wrong = (r for r in fw.evaluate(ctx, box) if r.outcome.accepts != (expected == "accept"))
+    for outcome, group in _group(wrong).items():
+        protos = Ints([p for reg in group for p in reg.box.proto.ranges])
+        where = _qualifiers(group, box.src, box.dst, ported=False)
+        lines.append(
+            f"{pair.src} -> {pair.dst} (protocols {_protocols(protos)}{where}): "
+            f"expected {expected}, config {VERBS[outcome.verdict]} ({outcome.describe()})"
+        )
+    d = pair.decision
+    if lines:
+        return Finding(d.control, d.section, pair.id, False, _join(lines))
+    return Finding(d.control, d.section, pair.id, True, f"other protocols: config {VERBS[expected]} as designed")
 
 
 # --- the router itself: input chain and /ip/service ---------------------------------------------------
@@ -178,54 +252,57 @@ def _expected_reachable(site: Site, access: Access) -> bool:
     return spec.enabled and access.segment in spec.allowed_from
 
 
-def _service_filter(config: RouterConfig, access: Access) -> tuple[bool, Ints, str]:
-    """(listening on the port, addresses the service admits, why) from ``/ip/service``."""
+def _service_filter(config: RouterConfig, access: Access) -> tuple[bool, int, Ints, str]:
+    """(listening, on which port, addresses the service admits, why) from ``/ip/service``."""
     if access.service.startswith("dns-"):
         dns = config.items("/ip/dns")
         on = bool(dns) and as_bool(dns[0].get("allow-remote-requests"))
-        return on, ADDRESSES, "allow-remote-requests=" + ("yes" if on else "no")
+        return on, access.port, ADDRESSES, "allow-remote-requests=" + ("yes" if on else "no")
     if access.service == "wireguard":
-        return True, ADDRESSES, "WireGuard endpoint"
+        return True, access.port, ADDRESSES, "WireGuard endpoint"
     rows = config.find("/ip/service", name=access.service)
     if not rows:
-        return False, ADDRESSES, f"/ip/service has no {access.service}"
+        return False, access.port, ADDRESSES, f"/ip/service has no {access.service}"
     row = rows[0]
     if as_bool(row.get("disabled")):
-        return False, ADDRESSES, f"/ip/service {access.service} is disabled"
-    port = int(row.get("port") or SERVICE_PORTS.get(access.service, access.port))
-    if port != access.port:
-        return False, ADDRESSES, f"/ip/service {access.service} listens on {port}, not {access.port}"
+        return False, access.port, ADDRESSES, f"/ip/service {access.service} is disabled"
+    try:
+        port = int(row.get("port") or SERVICE_PORTS.get(access.service, access.port))
+    except ValueError:
+        raise ValueError(f"/ip/service {access.service} has port={row.get('port')!r}, not a number") from None
+    moved = f" on port {port}" if port != access.port else ""
     allowed = split_list(row.get("address"))
     if not allowed:
-        return True, ADDRESSES, f"/ip/service {access.service} admits any address"
+        return True, port, ADDRESSES, f"/ip/service {access.service} admits any address{moved}"
     ranges: list[tuple[int, int]] = []
     for a in allowed:
         try:
             ranges.extend(parse_addresses(a).ranges)
         except ValueError:
             continue  # IPv6 entries admit no IPv4 client
-    return True, Ints(ranges), f"/ip/service {access.service} admits {row.get('address')}"
+    return True, port, Ints(ranges), f"/ip/service {access.service} admits {row.get('address')}{moved}"
 
 
 def router_access(site: Site, fw: Firewall, config: RouterConfig, access: Access, statement: Traced) -> Finding:
     """Whether ``access.segment`` can reach ``access.service`` on the router: input chain and service together."""
     ep = endpoints(site)[access.segment]
-    listening, admitted, why = _service_filter(config, access)
+    listening, port, admitted, why = _service_filter(config, access)
     subject = access.id
     expected = _expected_reachable(site, access)
     what = f"{access.service} ({access.protocol.value}/{access.port})"
     ctx = Context("input", ep.interface, None, "new")
+    # Where the service really listens: a service moved to another port is reachable there.
     box = Box(
         ep.addresses & admitted,
         router_addresses(config),
         Ints.point(6 if access.protocol is Protocol.TCP else 17),
         PORTS,
-        Ints.point(access.port),
+        Ints.point(port),
     )
     regions = fw.evaluate(ctx, box) if listening and not box.empty() else []
     accepted = [r for r in regions if r.outcome.accepts]
     if expected:
-        if not listening:
+        if not listening or port != access.port:
             return finding(statement, subject, False, f"expected {what} reachable from {access.segment}; {why}")
         full = Box(ep.addresses, box.dst, box.proto, box.sport, box.dport)
         refused = [r for r in fw.evaluate(ctx, full) if not r.outcome.accepts]
@@ -237,6 +314,7 @@ def router_access(site: Site, fw: Firewall, config: RouterConfig, access: Access
         return finding(statement, subject, True, f"{what} reachable ({why}; {_summary(r.outcome for r in accepted)})")
     if accepted:
         lines = describe_deviations(access.segment, "router", access.protocol, box, accepted, "drop")
+        lines = [f"{access.service}: {line}" for line in lines] if port != access.port else lines
         return finding(statement, subject, False, f"{_join(lines)}; and {why}")
     if not listening:
         reason = why
@@ -310,9 +388,13 @@ def no_inbound(site: Site, fw: Firewall, segment: str) -> Finding:
 def _protocols(protos: Ints) -> str:
     if protos.size == 256:
         return "all"
+    if protos == OTHER_PROTOCOLS:
+        return "all but tcp,udp,icmp"
     if protos.size <= 4:
         return ",".join(protocol_name(p) for lo, hi in protos.ranges for p in range(lo, hi + 1))
-    return repr(protos)
+    return ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in protos.ranges[:6]) + (
+        ",..." if len(protos.ranges) > 6 else ""
+    )
 
 
 def _ports_note(group: Sequence[Region]) -> str:
@@ -345,8 +427,9 @@ def wan_inbound(site: Site, fw: Firewall, config: RouterConfig) -> list[Finding]
                     f"config accepts ({outcome.describe()})"
                 )
         for number, rule in enumerate(config.items("/ip/firewall/nat")):
-            if as_bool(rule.get("disabled")) or rule.get("chain") != "dstnat":
+            if as_bool(rule.get("disabled")):
                 continue
+            # In any chain: a user chain jumped to from dstnat forwards ports just the same.
             if rule.get("action") in ("dst-nat", "netmap", "redirect"):
                 label = (
                     f'nat rule #{number} "{rule.get("comment", "")}"' if rule.get("comment") else f"nat rule #{number}"
@@ -355,6 +438,9 @@ def wan_inbound(site: Site, fw: Firewall, config: RouterConfig) -> list[Finding]
                     f"{label} forwards {rule.get('protocol', 'any')}/{rule.get('dst-port', 'any')} to "
                     f"{rule.get('to-addresses', 'the router')}: the design allows no inbound path but the tunnel"
                 )
+        for upnp in config.items("/ip/upnp"):
+            if as_bool(upnp.get("enabled")):
+                lines.append("/ip upnp is enabled: devices inside can open port forwards from the internet at will")
         subject = f"{wan} inbound"
         if lines:
             findings.append(finding(statement, subject, False, _join(lines)))

@@ -42,7 +42,7 @@ def observed_flow(row: MatrixRow, observations: Sequence[Observation]) -> Findin
     want_reach = row.decision.verdict == "allow"
     lines = []
     for o in probes:
-        got = observed(o.result)
+        got = observed(o.result, o.listened)
         if got == "error":
             lines.append(f"{_label(o)}: the probe failed: {o.detail}")
         elif (got == "reached") != want_reach:
@@ -66,7 +66,7 @@ def differential(site: Site, fw: Firewall, row: MatrixRow, observations: Sequenc
     lines = []
     for o in probes:
         prediction = predict(site, fw, o.probe, o.src_addr, o.dst_addr)
-        got = observed(o.result)
+        got = observed(o.result, o.listened)
         if got == "error":
             lines.append(f"{_label(o)}: the probe failed: {o.detail}")
         elif got != prediction.expect:

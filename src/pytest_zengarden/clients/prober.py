@@ -30,7 +30,10 @@ from ..probe_plan import Observation, PlannedProbe, plan
 AGENT = (sys.executable, "-m", "pytest_zengarden.lab.probe")
 AGENT_SOURCE = Path(__file__).resolve().parents[1] / "probe_agent.py"
 READY_TIMEOUT = 15.0  # seconds for a listener to bind its ports
-MAX_PROBES_PER_VANTAGE = 20000  # a plan larger than this is a bug, not a run to wait for
+MAX_PROBES_PER_VANTAGE = 20000
+RESULTS = frozenset(
+    {"open", "closed", "filtered", "rejected", "error"}
+)  # a plan larger than this is a bug, not a run to wait for
 
 
 @dataclass(frozen=True)
@@ -107,33 +110,62 @@ class Prober:
         remote = "ZG_PROBE_AGENT=remote exec python3 -c " + shlex.join([source, *args])
         return v.ssh.command(v.address, remote)
 
-    def via_router(self, segment: str, dst: str) -> bool:
-        """Whether the vantage of ``segment`` sends traffic for ``dst`` through the router."""
-        v = self.vantage(segment)
+    def _ip_json(self, v: Vantage, *args: str) -> Any:
+        """``ip -j ARGS`` at the vantage (it sends no packet), parsed; errors name the vantage."""
         if v.netns is not None:
-            cmd = ["ip", "-n", v.netns, "-j", "route", "get", dst, "from", v.address]
+            cmd = ["ip", "-n", v.netns, "-j", *args]
         else:
             assert v.ssh is not None
-            cmd = v.ssh.command(v.address, shlex.join(["ip", "-j", "route", "get", dst, "from", v.address]))
+            cmd = v.ssh.command(v.address, shlex.join(["ip", "-j", *args]))
+        what = f"`ip {' '.join(args)}`"
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
         except subprocess.TimeoutExpired:
-            raise TargetError(v.where, f"no answer to `ip route get {dst}` within 30s") from None
+            raise TargetError(v.where, f"no answer to {what} within 30s") from None
         if v.ssh is not None and proc.returncode == 255:
             lines = proc.stderr.strip().splitlines()
             raise TargetError(v.where, f"ssh failed: {lines[-1] if lines else 'exit 255'}")
         if proc.returncode != 0:
-            return False  # no route to it from here at all
+            raise TargetError(v.where, f"{what} failed: {proc.stderr.strip()[-300:]}")
         try:
-            route = json.loads(proc.stdout)[0]
-        except (ValueError, IndexError, KeyError):
+            return json.loads(proc.stdout)
+        except ValueError:
+            raise TargetError(v.where, f"{what} printed no JSON: {proc.stdout[:200]!r}") from None
+
+    def via_router(self, segment: str, dst: str) -> bool:
+        """Whether the vantage of ``segment`` sends traffic for ``dst`` through the router.
+
+        Through a gateway that is one of the router's addresses, or into a WireGuard (point-to-point)
+        tunnel, which ends on the router.  A vantage with no route at all is an error: it cannot stand for its segment.
+        """
+        v = self.vantage(segment)
+        routes = self._ip_json(v, "route", "get", dst, "from", v.address)
+        if not isinstance(routes, list) or not routes or not isinstance(routes[0], dict):
+            raise TargetError(v.where, f"`ip route get {dst}` gave no route: {routes!r}")
+        route = routes[0]
+        if route.get("gateway") in self.router_addresses:
+            return True
+        dev = str(route.get("dev", ""))
+        if route.get("gateway") or not dev:
             return False
-        return route.get("gateway") in self.router_addresses or str(route.get("dev", "")).startswith("wg")
+        links = self._ip_json(v, "-d", "link", "show", "dev", dev)
+        link = links[0] if isinstance(links, list) and links and isinstance(links[0], dict) else {}
+        kind = link.get("linkinfo", {}).get("info_kind")
+        # A kernel WireGuard link, or a point-to-point tunnel device (wireguard-go's TUN) on the way out.
+        tunnel = link.get("link_type") == "none" and "POINTOPOINT" in link.get("flags", [])
+        return bool(kind == "wireguard" or tunnel)
 
     @contextlib.contextmanager
-    def listening(self, ports: Mapping[str, tuple[Sequence[int], Sequence[int]]], seconds: float) -> Iterator[None]:
-        """Listeners at each segment's target address for the given (TCP, UDP) ports, for at most ``seconds``."""
+    def listening(
+        self, ports: Mapping[str, tuple[Sequence[int], Sequence[int]]], seconds: float
+    ) -> Iterator[set[tuple[str, str, int]]]:
+        """Listeners at each segment's target address for the given (TCP, UDP) ports, for at most ``seconds``.
+
+        Yields the ports some other program already served, as ``(segment, "tcp", 22)``: those answer on
+        their own, so a reset there is the service's, not a firewall's.
+        """
         procs: list[subprocess.Popen[str]] = []
+        busy: set[tuple[str, str, int]] = set()
         try:
             for segment, (tcp, udp) in sorted(ports.items()):
                 if not tcp and not udp:
@@ -143,8 +175,12 @@ class Prober:
                 args += ["--tcp", ",".join(map(str, sorted(set(tcp)))), "--udp", ",".join(map(str, sorted(set(udp))))]
                 proc = subprocess.Popen(self._cmd(v, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 procs.append(proc)
-                _wait_ready(proc, f"listener at {v.where} ({segment})")
-            yield
+                ready = _wait_ready(proc, f"listener at {v.where} ({segment})")
+                for item in ready.get("busy", []):
+                    kind, _, port = str(item).partition("/")
+                    if port.isdigit():
+                        busy.add((segment, kind, int(port)))
+            yield busy
         finally:
             for proc in procs:
                 proc.terminate()
@@ -162,6 +198,12 @@ class Prober:
         threads = []
 
         def one(segment: str, probes: Sequence[Mapping[str, Any]]) -> None:
+            try:
+                collect(segment, probes)
+            except Exception as exc:  # anything unexpected is this vantage's error, never a lost result
+                errors[segment] = f"probes from {segment} failed: {type(exc).__name__}: {exc}"
+
+        def collect(segment: str, probes: Sequence[Mapping[str, Any]]) -> None:
             v = self.vantage(segment)
             payload = [{"timeout": self.timeout_s, **p, "src": v.address} for p in probes]
             rounds = math.ceil(len(payload) / self.concurrency)
@@ -186,8 +228,13 @@ class Prober:
                 errors[segment] = f"probe agent at {v.where} printed no JSON: {proc.stdout[:200]!r}"
                 return
             if not isinstance(got, list) or len(got) != len(payload):
-                errors[segment] = f"probe agent at {v.where} returned {len(got)} results for {len(payload)} probes"
+                count = len(got) if isinstance(got, list) else type(got).__name__
+                errors[segment] = f"probe agent at {v.where} returned {count} results for {len(payload)} probes"
                 return
+            for res in got:
+                if not isinstance(res, dict) or res.get("result") not in RESULTS:
+                    errors[segment] = f"probe agent at {v.where} returned a malformed result: {str(res)[:200]}"
+                    return
             results[segment] = got
 
         for segment, probes in batches.items():
@@ -204,14 +251,20 @@ class Prober:
         return results
 
 
-def _wait_ready(proc: subprocess.Popen[str], what: str) -> None:
+def _wait_ready(proc: subprocess.Popen[str], what: str) -> dict[str, Any]:
+    """The listener's one JSON "ready" line (bounded wait); a listener that does not start is an error."""
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], READY_TIMEOUT)
     line = proc.stdout.readline() if ready else ""
-    if '"ready": true' not in line:
+    try:
+        announced = json.loads(line)
+    except ValueError:
+        announced = None
+    if not isinstance(announced, dict) or announced.get("ready") is not True:
         proc.kill()
         _, err = proc.communicate(timeout=5)
         raise TargetError(what, f"did not start: {(err or line).strip()[-300:]}")
+    return announced
 
 
 def observe(site: Any, rows: Sequence[Any], prober: Prober) -> list[Observation]:
@@ -254,12 +307,12 @@ def run_planned(prober: Prober, planned: Sequence[PlannedProbe]) -> list[Observa
         (tcp if p.protocol.value == "tcp" else udp).append(p.port)
     longest = max((len(b) for b in batches.values()), default=0)
     seconds = math.ceil(longest / prober.concurrency) * (prober.timeout_s + 1.0) + 60.0
-    with prober.listening(listen, seconds):
+    with prober.listening(listen, seconds) as busy:
         results = prober.run(batches)
     for segment, positions in index.items():
         for i, res in zip(positions, results[segment], strict=True):
             p = planned[i]
-            out[i] = Observation(
-                p, str(res.get("src")), str(res.get("dst")), str(res["result"]), str(res.get("detail", ""))
-            )
+            src_addr, dst_addr = str(res.get("src")), str(res.get("dst"))
+            listened = (p.dst, p.protocol.value, p.port) not in busy
+            out[i] = Observation(p, src_addr, dst_addr, str(res["result"]), str(res.get("detail", "")), listened)
     return [o for o in out if o is not None]
