@@ -243,3 +243,21 @@ def test_a_udp_answer_that_is_not_our_echo_still_means_the_target_was_reached():
         t.join(5)
         server.close()
     assert got[0]["result"] == "open" and "not our echo" in got[0]["detail"]
+
+
+def test_a_refused_answer_makes_udp_see_the_reject_of_its_second_datagram(site):
+    """Conntrack saw the (refused) answer: the prober's next datagram is established, and rejected."""
+    cfg = RouterConfig.from_records(
+        {
+            "/ip/firewall/filter": [
+                {"chain": "forward", "action": "accept", "connection-state": "new", "comment": "new only"},
+                {"chain": "forward", "action": "reject", "comment": "the rest"},
+            ]
+        },
+        "test",
+    )
+    fw = Firewall(cfg)
+    udp = PlannedProbe("x", "home", "cluster", Protocol.UDP, 53)
+    tcp = PlannedProbe("x", "home", "cluster", Protocol.TCP, 53)
+    assert predict(site, fw, udp, "192.168.88.10", "192.168.77.10").expect == "rejected"
+    assert predict(site, fw, tcp, "192.168.88.10", "192.168.77.10").expect == "filtered"  # no SYN resent in time

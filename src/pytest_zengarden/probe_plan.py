@@ -133,11 +133,8 @@ def predict(site: Site, fw: Firewall, probe: PlannedProbe, src_addr: str, dst_ad
     proto = Ints.point(PROTOCOLS[probe.protocol.value])
     src = Ints.point(_int(src_addr))
     dst = Ints.point(_int(dst_addr))
-    request = _one(
-        fw,
-        Context("forward", a.interface, b.interface, "new"),
-        Box(src, dst, proto, EPHEMERAL, Ints.point(probe.port)),
-    )
+    request_box = Box(src, dst, proto, EPHEMERAL, Ints.point(probe.port))
+    request = _one(fw, Context("forward", a.interface, b.interface, "new"), request_box)
     if request.verdict in ("drop", "tarpit"):
         return Prediction("filtered", request, None)
     if request.verdict == "reject":
@@ -149,8 +146,15 @@ def predict(site: Site, fw: Firewall, probe: PlannedProbe, src_addr: str, dst_ad
         Context("forward", b.interface, a.interface, "established", nat),
         Box(dst, src, proto, Ints.point(probe.port), EPHEMERAL),
     )
-    # An answer the router refuses never reaches the prober, whether dropped or rejected.
-    return Prediction("reached" if reply.accepts else "filtered", request, reply)
+    if reply.accepts:
+        return Prediction("reached", request, reply)
+    # The answer never reaches the prober.  Conntrack saw it, though, so the prober's next UDP datagram
+    # belongs to an established connection; a rule rejecting that answers the prober with an ICMP error.
+    if probe.protocol is Protocol.UDP:
+        later = _one(fw, Context("forward", a.interface, b.interface, "established", nat), request_box)
+        if later.verdict == "reject":
+            return Prediction("rejected", request, reply)
+    return Prediction("filtered", request, reply)
 
 
 def _int(address: str) -> int:

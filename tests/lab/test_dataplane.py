@@ -866,25 +866,42 @@ def _evaluated(fw: Firewall, ctx: Context, box: Box) -> str:
     return verdicts.pop()
 
 
-def evaluator_observation(fw: Firewall, flow: Flow) -> str:
-    """What the evaluator says the client sees: the request (new) and the answer (established) both cross forward."""
+def evaluator_observations(fw: Firewall, flow: Flow) -> frozenset[str]:
+    """What the evaluator says the client may see, from the packets a probe makes cross ``forward``:
+
+    the request (new), the answer (established, reversed) and the client's later packets (established,
+    forward: TCP's handshake ACK, UDP's second datagram).  Conntrack counts a connection as established
+    once it saw an answer, even one the filter then refused.
+    """
     proto = Ints.point(PROTOCOLS[flow.proto])
     src, dst = Ints.point(int(IPv4Address(flow.src))), Ints.point(int(IPv4Address(flow.dst)))
-    request = _evaluated(
-        fw,
-        Context("forward", IFACE_OF[flow.src], IFACE_OF[flow.dst], "new"),
-        Box(src, dst, proto, EPHEMERAL_RANGE, Ints.point(flow.port)),
-    )
+    fwd = ("forward", IFACE_OF[flow.src], IFACE_OF[flow.dst])
+    request_box = Box(src, dst, proto, EPHEMERAL_RANGE, Ints.point(flow.port))
+    request = _evaluated(fw, Context(*fwd, "new"), request_box)
     if request in ("drop", "tarpit"):
-        return "filtered"
+        return frozenset({"filtered"})
     if request == "reject":
-        return "rejected"
+        return frozenset({"rejected"})
     reply = _evaluated(
         fw,
         Context("forward", IFACE_OF[flow.dst], IFACE_OF[flow.src], "established"),
         Box(dst, src, proto, Ints.point(flow.port), EPHEMERAL_RANGE),
     )
-    return "open" if reply == "accept" else "filtered"
+    later = _evaluated(fw, Context(*fwd, "established"), request_box)
+    if reply != "accept":
+        # UDP sends a second datagram, now of an established connection; TCP's SYN is not resent in time.
+        return frozenset({"rejected" if flow.proto == "udp" and later == "reject" else "filtered"})
+    if flow.proto == "tcp" and later == "reject":
+        # The handshake completes, then the router answers the client's ACK with an ICMP error: the
+        # connect() may return first ("open") or see the error ("error: ENETUNREACH"); both are right.
+        return frozenset({"open", "error"})
+    return frozenset({"open"})
+
+
+def evaluator_observation(fw: Firewall, flow: Flow) -> str:
+    """The one observation the evaluator predicts (for hand-worked cases, which are never ambiguous)."""
+    (only,) = evaluator_observations(fw, flow)
+    return only
 
 
 STATES = st.sampled_from(["new", "established,related", "!new", "established", "!established,related"])
@@ -926,9 +943,16 @@ def test_evaluator_agrees_with_packets_through_the_compiled_firewall(lab: Lab, r
     """Hypothesis rule sets: the pure evaluator's verdicts equal what real packets meet in nftables."""
     cfg = config(rules, addresses={k: v for k, v in ORACLE_LISTS.items() if v})
     fw = Firewall(cfg)
-    expected = {f: evaluator_observation(fw, f) for f in FLOWS}
-    target(float(len(set(expected.values()))))
-    lab.check(cfg, expected)
+    allowed = {f: evaluator_observations(fw, f) for f in FLOWS}
+    target(float(len(set(allowed.values()))))
+    script = lab.apply(cfg)
+    got = lab.run(list(FLOWS))
+    bad = [
+        f"{f.proto} {f.src} -> {f.dst}:{f.port}: expected {sorted(allowed[f])}, got {r['result']} ({r['detail']})"
+        for f, r in zip(FLOWS, got, strict=True)
+        if r["result"] not in allowed[f]
+    ]
+    assert not bad, "\n".join(bad) + "\n\n" + script
 
 
 def test_evaluator_reads_hand_worked_cases_like_the_oracle() -> None:
