@@ -27,8 +27,6 @@ from pytest_zengarden.firewall_eval import (
     Outcome,
     Region,
     RuleRef,
-    Verdicts,
-    merge_ports,
     parse_addresses,
     protocol_name,
 )
@@ -385,12 +383,10 @@ def test_evaluate_partitions_a_box_by_deciding_rule() -> None:
     assert by_rule[1] == Ints([(0, 79), (81, 442), (444, 65535)])  # what rule 0 left over
     # protocols 7..17 (incl. udp) are decided by no rule: the default accept
     assert Ints([p for r in regions if r.outcome.rule is None for p in r.box.proto.ranges]) == Ints.span(7, 17)
-    assert merge_ports(r for r in regions if r.outcome.rule is not None and r.outcome.rule.number == 0) == Ints(
-        [(80, 80), (443, 443)]
-    )
-    v = Verdicts.of(regions)
-    assert {o.rule.number if o.rule else None for o in v.accepting()} == {0, None}
-    assert {o.rule.number for o in v.refusing() if o.rule} == {1}
+    by_zero = [r for r in regions if r.outcome.rule is not None and r.outcome.rule.number == 0]
+    assert Ints([p for r in by_zero for p in r.box.dport.ranges]) == Ints([(80, 80), (443, 443)])
+    assert {r.outcome.rule.number if r.outcome.rule else None for r in regions if r.outcome.accepts} == {0, None}
+    assert {r.outcome.rule.number for r in regions if not r.outcome.accepts and r.outcome.rule} == {1}
 
 
 # =========================================================================================== negation
@@ -1126,7 +1122,8 @@ def test_recorded_home_telnet_to_cluster_is_dropped_by_the_block(recorded: Firew
 def test_recorded_home_to_cluster_accepts_exactly_ssh_http_https(recorded: Firewall) -> None:
     query = Box(parse_addresses("192.168.88.0/24"), parse_addresses("192.168.77.0/24"), Ints.point(6))
     regions = recorded.evaluate(FWD, query)
-    assert merge_ports(r for r in regions if r.outcome.accepts) == Ints([(22, 22), (80, 80), (443, 443)])
+    accepted = Ints([p for r in regions if r.outcome.accepts for p in r.box.dport.ranges])
+    assert accepted == Ints([(22, 22), (80, 80), (443, 443)])
     assert {r.outcome.rule.number for r in regions if r.outcome.rule} == {10, 11}
 
 

@@ -26,7 +26,7 @@ A matcher outside this list raises :class:`FirewallError` naming the rule: the e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from ipaddress import AddressValueError, IPv4Address, IPv4Network, NetmaskValueError
 
@@ -452,20 +452,8 @@ class Firewall:
             if lst:
                 neg, name = _negation(lst)
                 specs.append((neg, self.interface_list(name)))
-        if rec.get("connection-state"):
-            neg, text = _negation(rec["connection-state"])
-            states = frozenset(split_list(text))
-            bad = sorted(states - set(CONNECTION_STATES))
-            if bad or not states:
-                raise ValueError(f"connection-state {text!r}: unknown state(s) {', '.join(bad) or '(none)'}")
-            rule.states = (neg, states)
-        if rec.get("connection-nat-state"):
-            neg, text = _negation(rec["connection-nat-state"])
-            nat = frozenset(split_list(text))
-            bad = sorted(nat - set(NAT_STATES))
-            if bad or not nat:
-                raise ValueError(f"connection-nat-state {text!r}: unknown state(s) {', '.join(bad) or '(none)'}")
-            rule.nat_states = (neg, nat)
+        rule.states = _state_set(rec, "connection-state", CONNECTION_STATES)
+        rule.nat_states = _state_set(rec, "connection-nat-state", NAT_STATES)
         if rec.get("ipsec-policy"):
             direction, _, policy = rec["ipsec-policy"].partition(",")
             if direction not in ("in", "out") or policy not in ("ipsec", "none"):
@@ -556,6 +544,18 @@ class Firewall:
         return decided, returned
 
 
+def _state_set(rec: Record, prop: str, known: Sequence[str]) -> tuple[bool, frozenset[str]] | None:
+    """A ``connection-state``-like matcher as (negated, states); ``None`` when the rule does not set it."""
+    if not rec.get(prop):
+        return None
+    neg, text = _negation(rec[prop])
+    states = frozenset(split_list(text))
+    bad = sorted(states - set(known))
+    if bad or not states:
+        raise ValueError(f"{prop} {text!r}: unknown state(s) {', '.join(bad) or '(none)'}")
+    return neg, states
+
+
 def _port_match(box: Box, prop: str, ports: Ints, neg: bool) -> list[Box]:
     """The part of ``box`` a port matcher selects, as disjoint boxes."""
     if prop == "src-port":
@@ -566,31 +566,3 @@ def _port_match(box: Box, prop: str, ports: Ints, neg: bool) -> list[Box]:
     if neg:
         return [replace(box, sport=box.sport - ports, dport=box.dport - ports)]
     return [replace(box, sport=box.sport & ports), replace(box, sport=box.sport - ports, dport=box.dport & ports)]
-
-
-def merge_ports(regions: Iterable[Region]) -> Ints:
-    """Union of the destination ports of ``regions``."""
-    out: list[tuple[int, int]] = []
-    for r in regions:
-        out.extend(r.box.dport.ranges)
-    return Ints(out)
-
-
-@dataclass
-class Verdicts:
-    """Regions of one query grouped by outcome (for reports): outcome -> regions."""
-
-    groups: dict[Outcome, list[Region]] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, regions: Sequence[Region]) -> Verdicts:
-        groups: dict[Outcome, list[Region]] = {}
-        for r in regions:
-            groups.setdefault(r.outcome, []).append(r)
-        return cls(groups)
-
-    def accepting(self) -> Mapping[Outcome, list[Region]]:
-        return {o: rs for o, rs in self.groups.items() if o.accepts}
-
-    def refusing(self) -> Mapping[Outcome, list[Region]]:
-        return {o: rs for o, rs in self.groups.items() if not o.accepts}

@@ -28,7 +28,6 @@ from .matrix import MatrixRow
 from .site.schema import Protocol, Site
 
 EPHEMERAL = Ints.span(32768, 60999)  # Linux' default ip_local_port_range: where a prober's source port lies
-REACHED = frozenset({"open", "closed"})  # the target itself answered
 NOT_REACHED = frozenset({"filtered", "rejected"})
 
 

@@ -13,6 +13,11 @@ from types import MappingProxyType
 
 Record = Mapping[str, str]
 
+# /ip/service entries of RouterOS 7 and their factory ports.
+SERVICE_PORTS: Mapping[str, int] = MappingProxyType(
+    {"telnet": 23, "ftp": 21, "www": 80, "ssh": 22, "www-ssl": 443, "api": 8728, "winbox": 8291, "api-ssl": 8729}
+)
+
 _TRUE = frozenset({"true", "yes"})
 _FALSE = frozenset({"false", "no"})
 

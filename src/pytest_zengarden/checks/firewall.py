@@ -13,25 +13,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..firewall_eval import Box, Context, Firewall, Outcome, Region, parse_addresses, protocol_name
-from ..flow_space import Endpoint, endpoints, forward_query, routed
+from ..flow_space import endpoints, forward_query, routed
 from ..intervals import ADDRESSES, PORTS, PROTOCOL_NUMBERS, Ints
 from ..matrix import Decision, MatrixRow, other_protocols
-from ..router_config import RouterConfig, as_bool, split_list
+from ..router_config import SERVICE_PORTS, RouterConfig, as_bool, split_list
 from ..site.schema import Protocol, SegmentKind, Site, Traced
 from .findings import Finding, finding
 
 VERBS = {"accept": "accepts", "drop": "drops", "reject": "rejects", "tarpit": "tarpits"}
 EXPECTED = {"allow": "accept", "deny": "drop"}
-SERVICE_PORTS = {
-    "telnet": 23,
-    "ftp": 21,
-    "www": 80,
-    "ssh": 22,
-    "www-ssl": 443,
-    "api": 8728,
-    "winbox": 8291,
-    "api-ssl": 8729,
-}
 TLS_SERVICES = ("api-ssl", "www-ssl")
 _MAX_PARTS = 4  # deviations listed per finding; the rest are counted
 OTHER_PROTOCOLS = PROTOCOL_NUMBERS - Ints([(1, 1), (6, 6), (17, 17)])  # what the matrix's rows do not cover
@@ -91,15 +81,9 @@ def _join(lines: list[str]) -> str:
     return "\n".join(lines[:_MAX_PARTS] + more)
 
 
-@dataclass(frozen=True)
-class _RowStatement:
-    control: str
-    section: str
-
-
 def flow(site: Site, fw: Firewall, row: MatrixRow) -> Finding:
     """One row of the expected flow matrix against the forward chain, over the whole row."""
-    statement = _RowStatement(row.decision.control, row.decision.section)
+    statement = row.decision
     if not routed(site, row.src, row.dst):
         raise ValueError(f"{row.flow_id} does not cross the router; its firewall cannot decide it")
     ctx, box = forward_query(site, row.src, row.dst, row.protocol, row.ports)
@@ -107,7 +91,7 @@ def flow(site: Site, fw: Firewall, row: MatrixRow) -> Finding:
     expected = EXPECTED[row.decision.verdict]
     wrong = describe_deviations(row.src, row.dst, row.protocol, box, regions, expected)
     if expected == "accept":
-        wrong += _refused_answers(site, fw, row.src, row.dst, ctx, box, regions)
+        wrong += _refused_answers(site, fw, row.src, row.dst, ctx, regions)
     if wrong:
         return Finding(statement.control, statement.section, row.flow_id, False, _join(wrong))
     verb = VERBS[expected]
@@ -121,7 +105,7 @@ def flow(site: Site, fw: Firewall, row: MatrixRow) -> Finding:
 
 
 def _refused_answers(
-    site: Site, fw: Firewall, src: str, dst: str, ctx: Context, box: Box, regions: Sequence[Region]
+    site: Site, fw: Firewall, src: str, dst: str, ctx: Context, regions: Sequence[Region]
 ) -> list[str]:
     """For connections the router accepts, the part of their answers (established, reversed) it refuses."""
     lines = []
@@ -141,7 +125,6 @@ def _refused_answers(
                 f"{label}: the config accepts the connections ({region.outcome.describe()}) but "
                 f"{VERBS[outcome.verdict]} their answers ({outcome.describe()})"
             )
-    del box
     return lines
 
 
@@ -456,10 +439,6 @@ def wan_inbound(site: Site, fw: Firewall, config: RouterConfig) -> list[Finding]
 def flow_rows(site: Site, rows: Iterable[MatrixRow]) -> list[MatrixRow]:
     """The rows the router's firewall decides (flows that cross the router)."""
     return [r for r in rows if routed(site, r.src, r.dst)]
-
-
-def endpoint(site: Site, segment: str) -> Endpoint:
-    return endpoints(site)[segment]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ allowed flow show ``open`` rather than depend on whatever the target happens to 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import select
@@ -106,7 +107,7 @@ class Prober:
         if v.netns is not None:
             return ["ip", "netns", "exec", v.netns, *AGENT, *args]
         assert v.ssh is not None
-        source = AGENT_SOURCE.read_text(encoding="utf-8")
+        source = _agent_source()
         remote = "ZG_PROBE_AGENT=remote exec python3 -c " + shlex.join([source, *args])
         return v.ssh.command(v.address, remote)
 
@@ -249,6 +250,12 @@ class Prober:
         if errors:
             raise TargetError("probes", "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())))
         return results
+
+
+@functools.cache
+def _agent_source() -> str:
+    """The agent shipped to SSH vantages: read once per process."""
+    return AGENT_SOURCE.read_text(encoding="utf-8")
 
 
 def _wait_ready(proc: subprocess.Popen[str], what: str) -> dict[str, Any]:

@@ -7,18 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from ..desired.router import Records, desired_router
+from ..router_config import SERVICE_PORTS
 from .topology import LabPlan
 
-FACTORY_SERVICES = {
-    "telnet": 23,
-    "ftp": 21,
-    "www": 80,
-    "ssh": 22,
-    "www-ssl": 443,
-    "api": 8728,
-    "winbox": 8291,
-    "api-ssl": 8729,
-}
+FACTORY_SERVICES = SERVICE_PORTS  # every service, on its factory port
 
 
 def _interfaces(plan: LabPlan) -> list[dict[str, str]]:

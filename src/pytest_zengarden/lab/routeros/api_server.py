@@ -21,7 +21,7 @@ import ssl
 from collections.abc import Iterable, MutableSet
 
 from .schema import MSG, RouterOsError
-from .service_gate import admits
+from .service_gate import turn_away
 from .store import CommandResult, ConfigStore
 
 __all__ = ["decode_length_prefix", "encode_length", "encode_sentence", "serve_api"]
@@ -241,11 +241,7 @@ async def serve_api(
     label = "api-ssl" if ssl_context is not None else "api"
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        ok, why = admits(store, label, peer)
-        if not ok:
-            LOG.info("%s %s: disconnected at once (%s)", label, peer, why)
-            writer.close()
+        if turn_away(store, label, writer, LOG):
             return
         if connections is not None:
             connections.add(writer)

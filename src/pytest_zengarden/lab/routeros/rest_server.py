@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .query import equality_words
 from .schema import MENUS, MSG, RouterOsError
-from .service_gate import admits
+from .service_gate import turn_away
 from .store import ConfigStore, unknown_component
 
 __all__ = ["serve_rest"]
@@ -288,10 +288,7 @@ async def serve_rest(
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         who = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        ok, why = admits(store, label, peer)
-        if not ok:
-            LOG.info("%s %s: disconnected at once (%s)", label, who, why)
-            writer.close()
+        if turn_away(store, label, writer, LOG):
             return
         if connections is not None:
             connections.add(writer)

@@ -8,12 +8,26 @@ disconnected at once, before a word of the protocol (no login prompt, no HTTP an
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
 
 from .store import ConfigStore
 
 # emulator listener kind -> RouterOS /ip/service name
 SERVICE_OF = {"api": "api", "api-ssl": "api-ssl", "rest": "www", "rest-ssl": "www-ssl"}
+
+
+def turn_away(store: ConfigStore, kind: str, writer: asyncio.StreamWriter, log: logging.Logger) -> bool:
+    """Close ``writer`` at once (and say why) when ``/ip/service`` does not admit its peer; True if closed."""
+    peer = writer.get_extra_info("peername")
+    ok, why = admits(store, kind, peer)
+    if ok:
+        return False
+    who = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+    log.info("%s %s: disconnected at once (%s)", kind, who, why)
+    writer.close()
+    return True
 
 
 def admits(store: ConfigStore, kind: str, peer: object) -> tuple[bool, str]:
