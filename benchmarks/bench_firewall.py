@@ -24,13 +24,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from pytest_zengarden.analysis.firewall_eval import Box, Context, Firewall, parse_addresses  # noqa: E402
+from pytest_zengarden.analysis.flow_space import routed  # noqa: E402
+from pytest_zengarden.analysis.intervals import Ints  # noqa: E402
 from pytest_zengarden.checks import firewall as fw_checks  # noqa: E402
 from pytest_zengarden.checks.site import flow_matrix  # noqa: E402
 from pytest_zengarden.desired.router import desired_router  # noqa: E402
-from pytest_zengarden.firewall_eval import Box, Context, Firewall, parse_addresses  # noqa: E402
-from pytest_zengarden.flow_space import routed  # noqa: E402
-from pytest_zengarden.intervals import Ints  # noqa: E402
-from pytest_zengarden.router_config import RouterConfig  # noqa: E402
+from pytest_zengarden.facts.router import RouterConfig  # noqa: E402
 from pytest_zengarden.site import load_site  # noqa: E402
 
 SITE = REPO / "fixtures" / "sites" / "zengarden.yaml"
@@ -118,8 +118,8 @@ def synthetic_static() -> tuple[float, int]:
 
 
 def active() -> None:
-    from pytest_zengarden.clients.prober import observe
-    from pytest_zengarden.targets import LabTarget
+    from pytest_zengarden.probes.prober import observe
+    from pytest_zengarden.targets.lab import LabTarget
 
     site = load_site(SITE)
     rows = flow_matrix(site).rows

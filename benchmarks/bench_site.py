@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from pytest_zengarden.matrix import expand  # noqa: E402
+from pytest_zengarden.analysis.matrix import expand  # noqa: E402
 from pytest_zengarden.offline.rsc import parse_rsc  # noqa: E402
 from pytest_zengarden.site import load_site  # noqa: E402
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import given, parsers, then, when
 
+from pytest_zengarden.analysis.matrix import MatrixRow
+from pytest_zengarden.analysis.ports import PortRange
 from pytest_zengarden.checks import cluster as cluster_checks
 from pytest_zengarden.checks import firewall as firewall_checks
 from pytest_zengarden.checks import hosts as host_checks
 from pytest_zengarden.checks import router as router_checks
 from pytest_zengarden.checks import site as site_checks
 from pytest_zengarden.checks.findings import Finding, finding
-from pytest_zengarden.matrix import MatrixRow
-from pytest_zengarden.ports import PortRange
-from pytest_zengarden.probe_plan import PlannedProbe, observed
+from pytest_zengarden.probes.plan import PlannedProbe, observed
 from pytest_zengarden.site.schema import Protocol, Role
 from pytest_zengarden.site.validate import controls_of, validate_site
 
@@ -196,7 +196,7 @@ def vantages(prober):
     target_fixture="observation",
 )
 def open_connection(the_site, vantages, source, destination, protocol, port):
-    from pytest_zengarden.clients.prober import run_planned
+    from pytest_zengarden.probes.prober import run_planned
 
     row = _single_row(the_site, source, destination, protocol, port)
     planned = PlannedProbe(row.flow_id, source, destination, Protocol(protocol), port)

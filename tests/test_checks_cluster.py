@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_zengarden.checks import cluster
-from pytest_zengarden.cluster_state import KubeObject
+from pytest_zengarden.facts.cluster import KubeObject
 from pytest_zengarden.site import Site, load_site
 
 SITE_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "sites" / "zengarden.yaml"

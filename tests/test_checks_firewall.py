@@ -22,17 +22,17 @@ from typing import Any
 
 import pytest
 
+from pytest_zengarden.analysis.firewall_eval import Box, Context, Firewall, FirewallError
+from pytest_zengarden.analysis.flow_space import endpoints, forward_query, port_ints, protocol_ints, routed
+from pytest_zengarden.analysis.intervals import ADDRESSES, PORTS, Ints
+from pytest_zengarden.analysis.matrix import MatrixRow
+from pytest_zengarden.analysis.ports import PortRange
 from pytest_zengarden.checks import firewall as fwc
 from pytest_zengarden.checks.findings import Finding
 from pytest_zengarden.checks.site import flow_matrix
 from pytest_zengarden.desired.router import desired_router
-from pytest_zengarden.firewall_eval import Box, Context, Firewall, FirewallError
-from pytest_zengarden.flow_space import endpoints, forward_query, port_ints, protocol_ints, routed
-from pytest_zengarden.intervals import ADDRESSES, PORTS, Ints
-from pytest_zengarden.matrix import MatrixRow
+from pytest_zengarden.facts.router import RouterConfig
 from pytest_zengarden.offline.rsc import load_rsc
-from pytest_zengarden.ports import PortRange
-from pytest_zengarden.router_config import RouterConfig
 from pytest_zengarden.site.loader import load_site
 from pytest_zengarden.site.schema import Protocol, Site
 

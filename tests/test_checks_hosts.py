@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
+from pytest_zengarden.analysis.matrix import FlowMatrix
 from pytest_zengarden.checks import hosts
 from pytest_zengarden.checks import site as site_checks
 from pytest_zengarden.checks.findings import Finding, failed
-from pytest_zengarden.matrix import FlowMatrix
 from pytest_zengarden.site import Site, load_site
 from pytest_zengarden.site.schema import Protocol
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from pytest_zengarden.checks import router
-from pytest_zengarden.checks.router import ExpectedRecord
-from pytest_zengarden.router_config import RouterConfig
-from pytest_zengarden.site import Site, load_site
+from pytest_zengarden.facts.router import RouterConfig
+from pytest_zengarden.site import Site, load_site, records
+from pytest_zengarden.site.records import ExpectedRecord
 
 SITE_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "sites" / "zengarden.yaml"
 
@@ -289,10 +289,10 @@ INTERNAL_HOSTS = [
 
 
 def test_expected_records(site: Site) -> None:
-    records = router.expected_records(site)
-    by_name = {r.name: r for r in records}
-    assert len(by_name) == len(records) == 11
-    blades = [r for r in records if r.statement.control == "DNS-BLADE-RECORDS"]
+    found = records.expected_records(site)
+    by_name = {r.name: r for r in found}
+    assert len(by_name) == len(found) == 11
+    blades = [r for r in found if r.statement.control == "DNS-BLADE-RECORDS"]
     assert {r.name: str(r.address) for r in blades} == {
         "blade001.zengarden.space": "192.168.77.170",
         "blade002.zengarden.space": "192.168.77.171",
@@ -301,17 +301,17 @@ def test_expected_records(site: Site) -> None:
         "blade005.zengarden.space": "192.168.77.174",
     }
     assert by_name["blade003.zengarden.space"].why == "blade blade003"
-    ingress = [r for r in records if r.statement.control == "DNS-INGRESS-RECORDS"]
+    ingress = [r for r in found if r.statement.control == "DNS-INGRESS-RECORDS"]
     assert sorted(r.name for r in ingress) == sorted(INTERNAL_HOSTS)
     assert {str(r.address) for r in ingress} == {"192.168.77.200"}
     assert {r.why for r in ingress} == {"ingress class internal"}
     for external in ("homelab.zengarden.space", "notifications.zengarden.space"):
         assert external not in by_name
-    assert not any(str(r.address) == "192.168.77.201" for r in records)
+    assert not any(str(r.address) == "192.168.77.201" for r in found)
 
 
 def _record(site: Site, name: str) -> ExpectedRecord:
-    return next(r for r in router.expected_records(site) if r.name == name)
+    return next(r for r in records.expected_records(site) if r.name == name)
 
 
 def dns(*rows: Mapping[str, object]) -> RouterConfig:

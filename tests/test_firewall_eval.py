@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_zengarden.firewall_eval import (
+from pytest_zengarden.analysis.firewall_eval import (
     Box,
     Context,
     Firewall,
@@ -30,9 +30,9 @@ from pytest_zengarden.firewall_eval import (
     parse_addresses,
     protocol_name,
 )
-from pytest_zengarden.intervals import ADDRESSES, EMPTY, PORTS, PROTOCOL_NUMBERS, Ints
+from pytest_zengarden.analysis.intervals import ADDRESSES, EMPTY, PORTS, PROTOCOL_NUMBERS, Ints
+from pytest_zengarden.facts.router import RouterConfig
 from pytest_zengarden.offline.rsc import parse_rsc
-from pytest_zengarden.router_config import RouterConfig
 
 RSC = Path(__file__).resolve().parent.parent / "fixtures" / "recorded" / "router.rsc"
 HOME_IF, CLUSTER_IF, MGMT_IF, WAN_IF = "bridge-home", "bridge-homelab", "ether5", "ether1"

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_zengarden.matrix import (
+from pytest_zengarden.analysis.matrix import (
     PORTED,
     PROTOCOLS,
     FlowMatrix,
@@ -21,7 +21,7 @@ from pytest_zengarden.matrix import (
     resolve_refs,
     statement_ports,
 )
-from pytest_zengarden.ports import PORT_MAX, PORT_MIN, IntervalSet, PortRange, parse_port_spec
+from pytest_zengarden.analysis.ports import PORT_MAX, PORT_MIN, IntervalSet, PortRange, parse_port_spec
 from pytest_zengarden.site import Site, load_site
 from pytest_zengarden.site.schema import DefaultPolicy, Firewall, FlowStatement, Protocol
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_zengarden.facts.router import RouterConfig
 from pytest_zengarden.lab.nft_compile import CompileError, compile_config, compile_ruleset
 from pytest_zengarden.offline.rsc import load_rsc
-from pytest_zengarden.router_config import RouterConfig
 
 REPO = Path(__file__).resolve().parents[1]
 R = Mapping[str, str]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_zengarden.ports import PORT_MAX, PORT_MIN, IntervalSet, PortRange, parse_port_spec
+from pytest_zengarden.analysis.ports import PORT_MAX, PORT_MIN, IntervalSet, PortRange, parse_port_spec
 
 PROPS = settings(max_examples=200, deadline=None)
 FULL = frozenset(range(PORT_MIN, PORT_MAX + 1))

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from pytest_zengarden.analysis.firewall_eval import Firewall
+from pytest_zengarden.analysis.matrix import MatrixRow
 from pytest_zengarden.checks import probes as checks
 from pytest_zengarden.checks.site import flow_matrix
-from pytest_zengarden.clients.prober import Prober, SshLogin, Vantage
 from pytest_zengarden.desired.router import desired_router
 from pytest_zengarden.errors import TargetError, UnsafeTarget
-from pytest_zengarden.firewall_eval import Firewall
-from pytest_zengarden.matrix import MatrixRow
-from pytest_zengarden.probe_agent import run_probes as agent_run_probes
-from pytest_zengarden.probe_plan import (
+from pytest_zengarden.facts.router import RouterConfig
+from pytest_zengarden.probes.agent import run_probes as agent_run_probes
+from pytest_zengarden.probes.plan import (
     Observation,
     PlannedProbe,
     named_ports,
@@ -28,7 +28,7 @@ from pytest_zengarden.probe_plan import (
     probed_rows,
     sample_ports,
 )
-from pytest_zengarden.router_config import RouterConfig
+from pytest_zengarden.probes.prober import Prober, SshLogin, Vantage
 from pytest_zengarden.site import load_site
 from pytest_zengarden.site.schema import Protocol
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_zengarden.facts.router import RouterConfig
 from pytest_zengarden.offline.rsc import RscParseError, load_rsc, parse_rsc
-from pytest_zengarden.router_config import RouterConfig
 
 EXAMPLE = r"""# 2025-11-14 by RouterOS 7.16
 /interface bridge

@@ -10,16 +10,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_zengarden.analysis.firewall_eval import Firewall
+from pytest_zengarden.analysis.flow_space import routed
 from pytest_zengarden.checks import firewall as fwc
 from pytest_zengarden.checks.findings import Finding
 from pytest_zengarden.checks.site import flow_matrix
 from pytest_zengarden.desired.router import desired_router
-from pytest_zengarden.firewall_eval import Firewall
-from pytest_zengarden.flow_space import routed
+from pytest_zengarden.facts.router import RouterConfig, as_bool
 from pytest_zengarden.lab.routeros import ConfigStore
 from pytest_zengarden.offline.rsc import load_rsc, parse_rsc
 from pytest_zengarden.offline.rsc_render import render_rsc
-from pytest_zengarden.router_config import RouterConfig, as_bool
 from pytest_zengarden.site import Site, load_site
 
 REPO = Path(__file__).resolve().parents[1]

@@ -176,7 +176,7 @@ def test_lab_http_client_refuses_lab_addresses_from_outside_the_lab(tmp_path: Pa
     """The `http` fixture's client is guarded like the others: no request to a lab address leaves."""
     from pytest_zengarden.errors import UnsafeTarget
     from pytest_zengarden.site import load_site
-    from pytest_zengarden.targets import LabTarget
+    from pytest_zengarden.targets.lab import LabTarget
 
     from .helpers import SITE
 

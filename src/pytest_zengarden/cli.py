@@ -92,9 +92,9 @@ def _cmd_site_matrix(args: argparse.Namespace) -> int:
 
 
 def _cmd_firewall_explain(args: argparse.Namespace) -> int:
+    from .analysis.firewall_eval import Firewall, FirewallError
+    from .analysis.flow_space import endpoints, routed
     from .checks.firewall import explain
-    from .firewall_eval import Firewall, FirewallError
-    from .flow_space import endpoints, routed
     from .offline.rsc import RscParseError, load_rsc
 
     try:

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from . import cases as case_defs
-from .checks.findings import Finding, failed, report
+from .analysis.firewall_eval import Firewall
+from .checks import cases as case_defs
+from .checks.conformance import Conformance
 from .checks.site import flow_matrix
 from .errors import TargetError, TargetUnavailable, UsageProblem, ZengardenError
-from .firewall_eval import Firewall
-from .host_view import HostView
-from .probe_plan import Observation, group_by_row, probed_rows
+from .facts.host import HostView
+from .probes.plan import Observation, group_by_row, probed_rows
 from .site import Site, SiteError, load_site
 from .site.schema import Traced
 from .site.validate import controls_of
@@ -269,7 +269,7 @@ def prober(zg_target: Target) -> Any:
 @pytest.fixture(scope="session")
 def flow_observations(site: Site, prober: Any) -> dict[str, list[Observation]]:
     """Real probes for every TCP/UDP row of the flow matrix, sent once per session, all concurrently."""
-    from .clients.prober import observe
+    from .probes.prober import observe
 
     rows = probed_rows(site, flow_matrix(site).rows)
     observations: list[Observation] = _call(observe, site, rows, prober)
@@ -315,28 +315,6 @@ def etcd(zg_target: Target) -> Any:
 def http(zg_target: Target) -> Any:
     """An httpx client with timeouts, for HTTP(S) probes."""
     return _call(zg_target.http)
-
-
-class Conformance:
-    """Asserts findings: deviations fail the check and are recorded (control, subject) in its report."""
-
-    def __init__(self, node: pytest.Item):
-        self.node = node
-
-    def check(self, findings: Finding | list[Finding]) -> None:
-        items = [findings] if isinstance(findings, Finding) else list(findings)
-        if not items:
-            pytest.fail("the check produced no findings (nothing was judged)", pytrace=False)
-        props = self.node.user_properties
-        for f in items:
-            # A check whose control comes from what it judged (not a marker) still reports it.
-            if ("control", f.control) not in props:
-                props.extend([("control", f.control), ("section", f.section)])
-        bad = failed(items)
-        for f in bad:
-            self.node.user_properties.append(("deviation", str(f)))
-        if bad:
-            pytest.fail("deviation from the design:\n" + report(bad), pytrace=False)
 
 
 @pytest.fixture

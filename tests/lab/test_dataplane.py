@@ -35,12 +35,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings, target
 from hypothesis import strategies as st
 
+from pytest_zengarden.analysis.firewall_eval import PROTOCOLS, Box, Context, Firewall
+from pytest_zengarden.analysis.intervals import Ints
 from pytest_zengarden.errors import UnsafeTarget
-from pytest_zengarden.firewall_eval import PROTOCOLS, Box, Context, Firewall
-from pytest_zengarden.intervals import Ints
+from pytest_zengarden.facts.router import RouterConfig
 from pytest_zengarden.lab.nft_compile import compile_ruleset
 from pytest_zengarden.lab.probe import outside_root_netns, probe_one, run_probes, serve_listeners
-from pytest_zengarden.router_config import RouterConfig
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nft") is None,

@@ -135,7 +135,7 @@ def test_offline_export_judges_like_the_live_lab(make_lab: Lab, tmp_path: Path) 
         ["ip", "netns", "exec", "zg-management", sys.executable, "-c",
          "from pytest_zengarden.offline.rsc_render import render_rsc\n"
          "from pytest_zengarden.site import load_site\n"
-         "from pytest_zengarden.targets import LabTarget\n"
+         "from pytest_zengarden.targets.lab import LabTarget\n"
          f"t = LabTarget(load_site({str(SITE)!r}))\n"
          "print(render_rsc(t.router().config), end='')\n"
          "t.close()\n"],
@@ -154,8 +154,8 @@ def test_offline_export_judges_like_the_live_lab(make_lab: Lab, tmp_path: Path) 
 SSH_PROBES = """
 import json, sys
 from pathlib import Path
-from pytest_zengarden.clients.prober import Prober, SshLogin, Vantage, run_planned
-from pytest_zengarden.probe_plan import PlannedProbe
+from pytest_zengarden.probes.prober import Prober, SshLogin, Vantage, run_planned
+from pytest_zengarden.probes.plan import PlannedProbe
 from pytest_zengarden.site.schema import Protocol
 
 state = Path(sys.argv[1])

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_zengarden.facts.router import RouterConfig
 from pytest_zengarden.lab.routeros import ConfigStore, RouterOsError, StoreOptions, apply_command_hook
 from pytest_zengarden.lab.routeros.keys import public_key
 from pytest_zengarden.lab.routeros.query import Query
-from pytest_zengarden.router_config import RouterConfig
 
 FILTER = "/ip/firewall/filter"
 
@@ -426,8 +426,8 @@ def test_apply_command_hook(tmp_path: Path) -> None:
 
 def test_recorded_export_replays_without_unknown_parameters() -> None:
     """Every property of the recorded router's export is modelled: provisioning will not trip on the schema."""
+    from pytest_zengarden.facts.router import as_bool
     from pytest_zengarden.offline.rsc import load_rsc
-    from pytest_zengarden.router_config import as_bool
 
     recorded = load_rsc(Path(__file__).resolve().parents[2] / "fixtures" / "recorded" / "router.rsc")
     store = ConfigStore()

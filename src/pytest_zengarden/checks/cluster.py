@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, ip_address
 
-from ..cluster_state import KubeObject, labels, name_of
+from ..facts.cluster import KubeObject, labels, name_of
 from ..site.schema import Site
 from .findings import Finding, finding
 

@@ -1,6 +1,6 @@
 """The router's firewall against the site's policy (pure): flow matrix, router access, inbound rules.
 
-Every check asks the :class:`~pytest_zengarden.firewall_eval.Firewall` an exhaustive question (all
+Every check asks the :class:`~pytest_zengarden.analysis.firewall_eval.Firewall` an exhaustive question (all
 addresses of both segments, every source and destination port) and reports each part whose verdict
 differs from the design with the rule that decided it::
 
@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..firewall_eval import Box, Context, Firewall, Outcome, Region, parse_addresses, protocol_name
-from ..flow_space import endpoints, forward_query, routed
-from ..intervals import ADDRESSES, PORTS, PROTOCOL_NUMBERS, Ints
-from ..matrix import Decision, MatrixRow, other_protocols
-from ..router_config import SERVICE_PORTS, RouterConfig, as_bool, split_list
+from ..analysis.firewall_eval import Box, Context, Firewall, Outcome, Region, parse_addresses, protocol_name
+from ..analysis.flow_space import endpoints, forward_query, routed
+from ..analysis.intervals import ADDRESSES, PORTS, PROTOCOL_NUMBERS, Ints
+from ..analysis.matrix import Decision, MatrixRow, other_protocols
+from ..facts.router import SERVICE_PORTS, RouterConfig, as_bool, split_list
 from ..site.schema import Protocol, SegmentKind, Site, Traced
 from .findings import Finding, finding
 

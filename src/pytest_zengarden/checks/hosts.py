@@ -1,7 +1,7 @@
 """Blade files against the site: k3s config, Pod Security admission config, audit policy (pure).
 
 The inputs are file contents (``None`` when the file is absent); callers read them through a
-:class:`~pytest_zengarden.host_view.HostView`.
+:class:`~pytest_zengarden.facts.host.HostView`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,9 @@ from typing import Any
 
 import yaml
 
+from ..facts.host import AUDIT_POLICY, K3S_CONFIG, PSA_CONFIG
 from ..site.schema import Role, Site, Traced
 from .findings import Finding, finding
-
-K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
-PSA_CONFIG = "/var/lib/rancher/k3s/server/psa.yaml"
-AUDIT_POLICY = "/var/lib/rancher/k3s/server/audit.yaml"
 
 
 def _load_yaml(text: str | None, path: str, blade: str, statement: Traced) -> tuple[Any, Finding | None]:

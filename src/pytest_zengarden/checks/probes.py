@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..firewall_eval import Firewall
-from ..matrix import MatrixRow
-from ..probe_plan import Observation, observed, predict
+from ..analysis.firewall_eval import Firewall
+from ..analysis.matrix import MatrixRow
+from ..probes.plan import Observation, observed, predict
 from ..site.schema import Site
 from .findings import Finding
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, ip_network
+from ipaddress import IPv4Network, ip_network
 
-from ..router_config import RouterConfig, as_bool, split_list
-from ..site.schema import Site, Traced
+from ..facts.router import RouterConfig, as_bool, split_list
+from ..site.records import ExpectedRecord
+from ..site.schema import Site
 from .findings import Finding, finding
 
 
@@ -106,30 +106,6 @@ def nat_masquerade(site: Site, config: RouterConfig) -> Finding:
     if not good:
         return finding(nat, "srcnat", False, f"no masquerade towards {sorted(x or '' for x in wan_ifaces)}")
     return finding(nat, "srcnat", True, ", ".join(good))
-
-
-@dataclass(frozen=True)
-class ExpectedRecord:
-    """A static A record the router must serve."""
-
-    name: str
-    address: IPv4Address
-    statement: Traced
-    why: str
-
-
-def expected_records(site: Site) -> list[ExpectedRecord]:
-    """Blade host records and the internal ingress hosts (pointing at their class VIP)."""
-    out = [
-        ExpectedRecord(f"{name}.{site.dns.blade_records.zone}", blade.address, site.dns.blade_records, f"blade {name}")
-        for name, blade in site.blades.items()
-    ]
-    internal = {z.name for z in site.dns.zones if z.authority == "router"}
-    for cls_name, cls in site.ingress.items():
-        for host in cls.hosts:
-            if any(host == z or host.endswith("." + z) for z in internal):
-                out.append(ExpectedRecord(host, cls.vip, site.dns.ingress_records, f"ingress class {cls_name}"))
-    return out
 
 
 def dns_record(record: ExpectedRecord, config: RouterConfig) -> Finding:

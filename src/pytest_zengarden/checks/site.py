@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..matrix import PORTED, PROTOCOLS, FlowMatrix, expand
-from ..ports import PORT_MAX, PORT_MIN
+from ..analysis.matrix import PORTED, PROTOCOLS, FlowMatrix, expand
+from ..analysis.ports import PORT_MAX, PORT_MIN
 from ..site.schema import Site
 from .findings import Finding, finding
 

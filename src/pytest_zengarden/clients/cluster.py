@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..cluster_state import API_VERSIONS, KubeObject
 from ..errors import TargetError
+from ..facts.cluster import API_VERSIONS, KubeObject
 
 
 class KubeClusterClient:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import httpx
 
 from ..errors import TargetError
-from ..router_config import RouterConfig, normalize_menu, stringify
+from ..facts.router import RouterConfig, normalize_menu, stringify
 
 # The menus the verification checks read; provisioning may touch more.
 DEFAULT_MENUS: tuple[str, ...] = (

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from ..checks.hosts import AUDIT_POLICY, PSA_CONFIG
+from ..facts.host import AUDIT_POLICY, PSA_CONFIG
 from ..site.schema import Role, Site
 
 K3S_SYSCTLS = {"vm.panic_on_oom": "0", "vm.overcommit_memory": "1", "kernel.panic": "10", "kernel.panic_on_oops": "1"}

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..checks.router import expected_records
-from ..ports import parse_port_spec
+from ..analysis.ports import parse_port_spec
+from ..site.records import expected_records
 from ..site.schema import FlowStatement, Protocol, SegmentKind, Site
 
 Records = dict[str, list[dict[str, str]]]

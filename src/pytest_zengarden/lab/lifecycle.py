@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from ..site.schema import Site
-from ..targets import default_lab_state
 from . import deviations as deviation_catalogue
 from .controlplane import ControlPlanePlan, plan_control_plane, write_control_plane_files
 from .netns import LabError, ip, list_namespaces, run
 from .pki import ensure_ca, issue
+from .state import default_lab_state
 from .topology import LabPlan, plan_lab
 
 PREFIX = "zg"

@@ -41,9 +41,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import AddressValueError, IPv4Address, IPv4Network, NetmaskValueError
 
+from ..analysis.ports import IntervalSet, parse_port_spec
 from ..errors import ZengardenError
-from ..ports import IntervalSet, parse_port_spec
-from ..router_config import Record, RouterConfig, as_bool, split_list
+from ..facts.router import Record, RouterConfig, as_bool, split_list
 
 
 class CompileError(ZengardenError):

@@ -1,6 +1,6 @@
 """The probe agent as the lab runs it: inside a lab namespace, with the lab's safety refusal.
 
-``python -m pytest_zengarden.lab.probe probe|listen`` is :mod:`pytest_zengarden.probe_agent` with a
+``python -m pytest_zengarden.lab.probe probe|listen`` is :mod:`pytest_zengarden.probes.agent` with a
 guard: run from anywhere but one of the lab's namespaces (the machine's root namespace, for one) it
 refuses every destination and listening address that is not loopback, before anything is sent.
 """
@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import UnsafeTarget
-from ..probe_agent import MAX_LISTEN_SECONDS, MAX_TIMEOUT, Probe, Refused, _probe_one
-from ..probe_agent import main as agent_main
-from ..probe_agent import run_probes as agent_run_probes
-from ..probe_agent import serve_listeners as agent_serve_listeners
+from ..probes.agent import MAX_LISTEN_SECONDS, MAX_TIMEOUT, Probe, Refused, _probe_one
+from ..probes.agent import main as agent_main
+from ..probes.agent import run_probes as agent_run_probes
+from ..probes.agent import serve_listeners as agent_serve_listeners
 from ..safety import NETNS_DIR, current_lab_netns
 
 __all__ = [
@@ -75,7 +75,7 @@ def _refuse_listen(bind: str) -> None:
 
 
 def run_probes(probes: list[Probe], concurrency: int = 64) -> list[Probe]:
-    """:func:`pytest_zengarden.probe_agent.run_probes`, refused (:class:`UnsafeTarget`) outside the lab."""
+    """:func:`pytest_zengarden.probes.agent.run_probes`, refused (:class:`UnsafeTarget`) outside the lab."""
     return agent_run_probes(probes, concurrency, guard=_refuse_unsafe)
 
 
@@ -94,7 +94,7 @@ def serve_listeners(
     on_ready: Callable[[], None] | None = None,
     busy: list[str] | None = None,
 ) -> None:
-    """:func:`pytest_zengarden.probe_agent.serve_listeners`, refused outside the lab unless on loopback."""
+    """:func:`pytest_zengarden.probes.agent.serve_listeners`, refused outside the lab unless on loopback."""
     _refuse_listen(bind)
     agent_serve_listeners(bind, tcp_ports, udp_ports, stop, seconds, on_ready, busy)
 

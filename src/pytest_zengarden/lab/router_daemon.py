@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..router_config import RouterConfig, as_bool
+from ..facts.router import RouterConfig, as_bool
 from .nft_compile import compile_ruleset
 from .routeros import ConfigStore, Listener, RouterOsError, StoreOptions, run_emulator
 from .routeros.tls import server_context

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..desired.router import Records, desired_router
-from ..router_config import SERVICE_PORTS
+from ..facts.router import SERVICE_PORTS
 from .topology import LabPlan
 
 FACTORY_SERVICES = SERVICE_PORTS  # every service, on its factory port

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from ..cluster_state import KubeObject
 from ..errors import TargetError
+from ..facts.cluster import KubeObject
 
 
 class ManifestCluster:

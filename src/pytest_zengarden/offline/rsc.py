@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from pytest_zengarden.router_config import RouterConfig, normalize_menu
+from pytest_zengarden.facts.router import RouterConfig, normalize_menu
 
 _COMMANDS = frozenset({"add", "set", "remove"})
 # Console commands that can follow a menu path but carry no configuration.  Naming them keeps

@@ -9,7 +9,7 @@ Only what the router computes at run time is left out, as RouterOS leaves it out
 dynamic records, ``.id`` and every other ``.``-property, counters (``bytes``, ``packets``) and the
 ``dynamic``/``invalid`` flags.  Everything else is written as read, read-only properties such as
 ``running`` included, because a check may look at them; values are not translated either
-(``disabled=true`` from the API stays ``true``; :func:`~pytest_zengarden.router_config.as_bool` reads both).
+(``disabled=true`` from the API stays ``true``; :func:`~pytest_zengarden.facts.router.as_bool` reads both).
 
 The layout follows RouterOS: menus in the order an export lists them, ``add`` for list menus, ``set``
 for singletons (``/ip dns``) and for the fixed entries a router is born with (``set telnet`` in
@@ -24,8 +24,8 @@ import string
 from collections import Counter
 from collections.abc import Iterable
 
+from pytest_zengarden.facts.router import Record, RouterConfig, as_bool
 from pytest_zengarden.offline.rsc import _COMMANDS, _MENU_CHARS, _OTHER_COMMANDS
-from pytest_zengarden.router_config import Record, RouterConfig, as_bool
 
 # Run-time state: never part of an export (``.id``, ``.nextid``, ``.about`` are caught by the prefix).
 RUNTIME_PROPERTIES = frozenset({"dynamic", "invalid", "bytes", "packets"})

@@ -7,7 +7,7 @@ pydantic's error locations and the semantic validator's paths are then mapped ba
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from .locations import Loc, format_loc
 from .schema import SCHEMA_VERSION, Site
-
-Loc = tuple[str | int, ...]
+from .validate import validate_site
 
 
 @dataclass(frozen=True)
@@ -44,17 +44,6 @@ class SiteError(Exception):
     def __init__(self, problems: Sequence[Problem]):
         self.problems = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
-
-
-def format_loc(loc: Iterable[str | int]) -> str:
-    """``('firewall', 'allow', 2, 'to')`` -> ``firewall.allow[2].to``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 class _Lines:
@@ -136,8 +125,6 @@ def _message(err: dict[str, Any]) -> str:
 
 def parse_site(text: str, source: str = "<site>", base_dir: Path | None = None) -> Site:
     """Parse and validate site-file text; raise :class:`SiteError` listing every problem found."""
-    from .validate import validate_site  # local: validate imports the schema, keep the graph acyclic
-
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

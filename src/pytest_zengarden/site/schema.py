@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from ..design_sections import check_section
+from .design_sections import check_section
 
 SCHEMA_VERSION = 1
 

@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..matrix import contradictions
-from ..ports import parse_port_spec
+from ..analysis.matrix import contradictions
+from ..analysis.ports import parse_port_spec
+from .locations import Loc, format_loc
 from .schema import Role, SegmentKind, Site, Traced
 
-Loc = tuple[str | int, ...]
 Finding = tuple[Loc, str]
 
 
@@ -320,8 +320,6 @@ def _walk_traced(obj: Any, loc: Loc) -> Iterator[tuple[Loc, Traced]]:
 
 def _controls(site: Site) -> Iterator[Finding]:
     first: dict[str, Loc] = {}
-    from .loader import format_loc
-
     for loc, traced in _walk_traced(site, ()):
         if traced.control in first:
             yield (

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from ...router_config import RouterConfig
+from ...facts.router import RouterConfig
 from .api_server import serve_api
 from .rest_server import serve_rest
 from .schema import RouterOsError

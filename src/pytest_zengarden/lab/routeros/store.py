@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ...router_config import RouterConfig, normalize_menu
+from ...facts.router import RouterConfig, normalize_menu
 from . import keys
 from .query import Query
 from .schema import (

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..site.schema import Protocol, SegmentKind, Site
 from .firewall_eval import PROTOCOLS, Box, Context, parse_addresses
 from .intervals import ADDRESSES, PORTS, Ints
 from .ports import PortRange
-from .site.schema import Protocol, SegmentKind, Site
 
 # Never an internet host: "this network", loopback, multicast and the reserved/broadcast block.
 _NOT_INTERNET = Ints([r for text in ("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/3") for r in parse_addresses(text).ranges])

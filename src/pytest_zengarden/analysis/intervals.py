@@ -1,7 +1,7 @@
 """Integer interval sets over a bounded universe (pure): addresses, protocols and ports as header space.
 
 :class:`Ints` is the building block of the firewall evaluator's packet boxes.  It is kept separate from
-:class:`pytest_zengarden.ports.IntervalSet` (ports 1-65535 as ``PortRange``) because it must also hold
+:class:`pytest_zengarden.analysis.ports.IntervalSet` (ports 1-65535 as ``PortRange``) because it must also hold
 32-bit addresses and protocol numbers, and because set algebra there runs in hot loops.
 """
 

@@ -21,11 +21,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from .firewall_eval import PROTOCOLS, Box, Context, Firewall, Outcome
-from .flow_space import endpoints, routed
-from .intervals import Ints
-from .matrix import MatrixRow
-from .site.schema import Protocol, Site
+from ..analysis.firewall_eval import PROTOCOLS, Box, Context, Firewall, Outcome
+from ..analysis.flow_space import endpoints, routed
+from ..analysis.intervals import Ints
+from ..analysis.matrix import MatrixRow
+from ..site.schema import Protocol, Site
 
 EPHEMERAL = Ints.span(32768, 60999)  # Linux' default ip_local_port_range: where a prober's source port lies
 NOT_REACHED = frozenset({"filtered", "rejected"})

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Literal
 
+from ..site.schema import Firewall, FlowStatement, Protocol
 from .ports import PORT_MAX, PORT_MIN, IntervalSet, PortRange, parse_port_spec
-from .site.schema import Firewall, FlowStatement, Protocol
 
 PROTOCOLS: tuple[Protocol, ...] = (Protocol.TCP, Protocol.UDP, Protocol.ICMP)
 PORTED: frozenset[Protocol] = frozenset({Protocol.TCP, Protocol.UDP})

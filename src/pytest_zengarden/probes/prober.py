@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TargetError, UnsafeTarget
-from ..probe_plan import Observation, PlannedProbe, plan
+from .plan import Observation, PlannedProbe, plan
 
 AGENT = (sys.executable, "-m", "pytest_zengarden.lab.probe")
-AGENT_SOURCE = Path(__file__).resolve().parents[1] / "probe_agent.py"
+AGENT_SOURCE = Path(__file__).resolve().with_name("agent.py")
 READY_TIMEOUT = 15.0  # seconds for a listener to bind its ports
 MAX_PROBES_PER_VANTAGE = 20000
 RESULTS = frozenset(
@@ -275,7 +275,7 @@ def _wait_ready(proc: subprocess.Popen[str], what: str) -> dict[str, Any]:
 
 
 def observe(site: Any, rows: Sequence[Any], prober: Prober) -> list[Observation]:
-    """Probe every planned flow of ``rows`` (see :mod:`pytest_zengarden.probe_plan`) and return what came back.
+    """Probe every planned flow of ``rows`` (see :mod:`pytest_zengarden.probes.plan`) and return what came back.
 
     Flows the vantage does not send through the router come back ``skipped`` with the reason: they say
     nothing about the router's firewall.

@@ -1,6 +1,6 @@
 """RouterOS firewall filter evaluator (pure, no I/O): which rule decides a flow, exhaustively.
 
-Given a :class:`~pytest_zengarden.router_config.RouterConfig` (read live over the API/REST or parsed from
+Given a :class:`~pytest_zengarden.facts.router.RouterConfig` (read live over the API/REST or parsed from
 an ``.rsc`` export) a :class:`Firewall` answers, for a *context* (chain, in/out interface, connection
 state, NAT state) and a *box* of packet headers (source and destination address sets, protocol set,
 source and destination port sets), which rule decides every part of the box and with what verdict.
@@ -30,9 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from ipaddress import AddressValueError, IPv4Address, IPv4Network, NetmaskValueError
 
-from .errors import ZengardenError
+from ..errors import ZengardenError
+from ..facts.router import Record, RouterConfig, as_bool, split_list
 from .intervals import ADDRESSES, EMPTY, PORTS, PROTOCOL_NUMBERS, Ints
-from .router_config import Record, RouterConfig, as_bool, split_list
 
 FILTER_MENU = "/ip/firewall/filter"
 ADDRESS_LIST_MENU = "/ip/firewall/address-list"

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .checks.firewall import accesses, other_protocol_pairs, protected_segments
-from .checks.router import expected_records
-from .checks.site import flow_matrix
-from .flow_space import routed
-from .probe_plan import probed_rows
-from .site.schema import Site, Traced
+from ..analysis.flow_space import routed
+from ..probes.plan import probed_rows
+from ..site.records import expected_records
+from ..site.schema import Site, Traced
+from .firewall import accesses, other_protocol_pairs, protected_segments
+from .site import flow_matrix
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,160 @@
+"""Real systems, reached with the credentials the site's inventory names."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..credentials import resolve_secret
+from ..errors import CredentialError, TargetError, TargetUnavailable
+from ..facts.cluster import ClusterReader
+from ..facts.host import HostView
+from ..probes.prober import Prober, SshLogin, Vantage
+from ..site.schema import Inventory, Site
+from .base import RouterHandle, Target
+
+
+class LiveTarget(Target):
+    """Real systems, reached with the credentials the inventory names."""
+
+    name = "live"
+
+    def __init__(self, site: Site, inventory: Inventory | None = None, guard: Callable[[str], None] | None = None):
+        self.site = site
+        self.inventory = inventory or site.inventory
+        self._guard = guard or (lambda address: None)
+        self._closers: list[Callable[[], None]] = []
+
+    @property
+    def live(self) -> bool:
+        return True
+
+    def _need(self, section: str) -> Any:
+        value = getattr(self.inventory, section)
+        if value is None:
+            raise TargetError(
+                self.name, f"inventory.{section} is not set: say where the {section} credentials come from"
+            )
+        return value
+
+    def prober(self) -> Prober:
+        """Vantage hosts from ``inventory.probes`` (one per segment), reached over SSH."""
+        vantages_spec = self.inventory.probes
+        if not vantages_spec:
+            raise TargetUnavailable(
+                "active probes need a vantage host per segment: set inventory.probes "
+                "(segment: {host: ADDRESS, user: ..., key_file: ...})"
+            )
+        blades = self.inventory.blades
+        vantages = {}
+        for segment, spec in vantages_spec.items():
+            user = spec.user or (blades.user if blades else None)
+            key = spec.key_file or (blades.key_file if blades else None)
+            if user is None or key is None:
+                raise TargetError(
+                    f"inventory.probes.{segment}", "needs user and key_file (or inventory.blades to take them from)"
+                )
+            self._guard(str(spec.host))
+            login = SshLogin(
+                user,
+                Path(key).expanduser(),
+                spec.port,
+                known_hosts=blades.known_hosts if blades else None,
+                connect_timeout=blades.timeout_s if blades else 10.0,
+            )
+            vantages[segment] = Vantage(segment, str(spec.host), ssh=login)
+        routers = [str(s.router_address) for s in self.site.segments.values() if s.router_address is not None]
+        return Prober(vantages, [], routers + list(map(str, self.inventory.router_wan or [])))
+
+    def router(self) -> RouterHandle:
+        from ..clients.router import RouterApiClient, RouterRestClient, snapshot, tls_context
+
+        access = self._need("router")
+        r = self.site.router
+        address = str(r.address)
+        self._guard(address)
+        try:
+            password = resolve_secret(access.password, "inventory.router.password")
+        except CredentialError as exc:
+            raise TargetError(f"router {address}", str(exc)) from None
+        client: Any
+        if access.transport == "rest":
+            verify = tls_context(access.ca_file, access.verify_tls) if r.rest.scheme == "https" else False
+            client = RouterRestClient(
+                f"{r.rest.scheme}://{address}:{r.rest.port}",
+                access.username,
+                password,
+                verify=verify,
+                timeout=access.timeout_s,
+            )
+        elif access.transport == "api-ssl":
+            client = RouterApiClient(
+                address,
+                access.username,
+                password,
+                port=r.api.ssl_port,
+                tls=tls_context(access.ca_file, access.verify_tls),
+                timeout=access.timeout_s,
+            )
+        else:
+            client = RouterApiClient(address, access.username, password, port=r.api.port, timeout=access.timeout_s)
+        self._closers.append(client.close)
+        return RouterHandle(client.endpoint, lambda: snapshot(client), client)
+
+    def cluster(self) -> ClusterReader:
+        from ..clients.cluster import KubeClusterClient
+
+        access = self._need("cluster")
+        self._guard(self.site.cluster.api_endpoint)
+        client = KubeClusterClient(access.kubeconfig, access.context, access.timeout_s)
+        self._closers.append(client.close)
+        return client
+
+    def blade(self, name: str) -> HostView:
+        from ..clients.hosts import SshBlade
+
+        access = self._need("blades")
+        address = str(self.site.blades[name].address)
+        self._guard(address)
+        return SshBlade(
+            name,
+            address,
+            access.user,
+            access.key_file,
+            port=access.port,
+            timeout=access.timeout_s,
+            known_hosts=access.known_hosts,
+        )
+
+    def etcd(self) -> Any:
+        from ..clients.etcd import EtcdClient
+
+        access = self._need("etcd")
+        etcd = self.site.cluster.etcd
+        endpoints = []
+        for member in etcd.members:
+            address = str(self.site.blades[member].address)
+            self._guard(address)
+            endpoints.append(f"https://{address}:{etcd.client_port}")
+        client = EtcdClient(endpoints, access.ca_file, access.cert_file, access.key_file, access.timeout_s)
+        self._closers.append(client.close)
+        return client
+
+    def http(self) -> httpx.Client:
+        def guard(request: httpx.Request) -> None:
+            # Same rule as every other client: in the lab, refuse before the request leaves.
+            self._guard(request.url.host)
+
+        client = httpx.Client(timeout=httpx.Timeout(5.0), follow_redirects=False, event_hooks={"request": [guard]})
+        self._closers.append(client.close)
+        return client
+
+    def close(self) -> None:
+        while self._closers:
+            # Closing is best effort: a dead connection must not fail the session.
+            with contextlib.suppress(Exception):
+                self._closers.pop()()

@@ -1,0 +1,148 @@
+"""The import contract: the layers of ARCHITECTURE.md, checked on the source (no cycles, no wrong way).
+
+Every ``import`` in ``src/pytest_zengarden`` counts, at module level or inside a function: a lazy import
+that closes a cycle is still a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = "pytest_zengarden"
+SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
+
+# What each layer may import (besides itself and ``errors``).  The lab is a neighbour: only the lab
+# target, the CLI and the lab itself import it.
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "credentials": {"site"},
+    "safety": set(),
+    "site": {"analysis"},
+    "analysis": {"site", "facts"},
+    "facts": set(),
+    "offline": {"facts"},
+    "clients": {"facts", "credentials"},
+    "probes": {"analysis", "site", "facts"},
+    "checks": {"analysis", "site", "facts", "probes"},
+    "desired": {"site", "analysis", "facts"},
+    "targets": {"site", "facts", "clients", "offline", "probes", "credentials", "safety", "lab"},
+    "plugin": {"site", "facts", "analysis", "checks", "probes", "targets", "credentials"},
+    "cli": {"site", "facts", "analysis", "checks", "offline", "lab", "targets", "credentials", "desired"},
+    "lab": {"site", "facts", "analysis", "desired", "probes", "safety", "offline", "clients", "credentials"},
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every pytest_zengarden module ``path`` imports, resolved to absolute names."""
+    mod = _module_name(path)
+    package = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                target = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != PACKAGE:
+                continue
+            for alias in node.names:
+                full = f"{target}.{alias.name}"
+                out.add(full if _exists(full) else target)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE)
+    return out
+
+
+def _exists(module: str) -> bool:
+    rel = Path(*module.split(".")[1:])
+    return (SRC / rel).with_suffix(".py").exists() or (SRC / rel / "__init__.py").exists()
+
+
+def _graph() -> dict[str, set[str]]:
+    return {_module_name(p): _imports(p) for p in SRC.rglob("*.py")}
+
+
+def _layer(module: str) -> str:
+    return module.split(".")[1] if "." in module else "__init__"
+
+
+def test_layers_import_only_what_the_architecture_allows() -> None:
+    wrong = []
+    for mod, deps in sorted(_graph().items()):
+        layer = _layer(mod)
+        allowed = ALLOWED.get(layer)
+        if allowed is None:
+            continue  # the package __init__
+        for dep in sorted(deps):
+            other = _layer(dep)
+            if other in (layer, "errors", "__init__"):
+                continue
+            if other == "lab" and mod not in (f"{PACKAGE}.targets.lab",) and layer not in ("cli", "lab"):
+                wrong.append(f"{mod} imports {dep} (only the lab target and the CLI may import the lab)")
+            elif other not in allowed:
+                wrong.append(f"{mod} imports {dep} ({layer} may import {sorted(allowed) or 'nothing'})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_import_cycles() -> None:
+    graph = _graph()
+    # Edges to a package mean its __init__; importing a submodule runs its package's __init__ first.
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if dep == node or dep not in graph:
+                continue
+            if state.get(dep) == 1:
+                cycles.append([*stack[stack.index(dep) :], dep])
+            elif dep not in state:
+                visit(dep)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_checks_and_desired_state_are_independent() -> None:
+    """Provisioning is never graded by its own generator: neither imports the other."""
+    graph = _graph()
+    for mod, deps in graph.items():
+        if _layer(mod) == "desired":
+            assert not [d for d in deps if _layer(d) == "checks"], mod
+        if _layer(mod) == "checks":
+            assert not [d for d in deps if _layer(d) == "desired"], mod
+
+
+@pytest.mark.parametrize("target", ["offline=fixtures/recorded", "live"])
+def test_the_plugin_outside_lab_mode_never_imports_the_lab(target: str) -> None:
+    code = (
+        "import sys\n"
+        "import pytest_zengarden.plugin, pytest_zengarden.targets\n"
+        "from pytest_zengarden.site import load_site\n"
+        "from pytest_zengarden.targets import TargetSpec, make_target\n"
+        "site = load_site('fixtures/sites/zengarden.yaml')\n"
+        f"make_target(TargetSpec.parse({target!r}), site).close()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('pytest_zengarden.lab')))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
