@@ -31,7 +31,7 @@ from pytest_zengarden.checks import firewall as fw_checks  # noqa: E402
 from pytest_zengarden.checks.site import flow_matrix  # noqa: E402
 from pytest_zengarden.desired.router import desired_router  # noqa: E402
 from pytest_zengarden.facts.router import RouterConfig  # noqa: E402
-from pytest_zengarden.site import load_site  # noqa: E402
+from pytest_zengarden.site.loader import load_site  # noqa: E402
 
 SITE = REPO / "fixtures" / "sites" / "zengarden.yaml"
 N_RULES = 1000

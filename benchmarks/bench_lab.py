@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO / "src"))
 from pytest_zengarden.lab.lifecycle import Lab  # noqa: E402
 from pytest_zengarden.lab.nft_compile import compile_ruleset  # noqa: E402
 from pytest_zengarden.lab.routeros import ConfigStore, EmulatorThread, Listener  # noqa: E402
-from pytest_zengarden.site import load_site  # noqa: E402
+from pytest_zengarden.site.loader import load_site  # noqa: E402
 
 SITE = REPO / "fixtures" / "sites" / "zengarden.yaml"
 N_RULES = 1000

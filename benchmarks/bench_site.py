@@ -17,7 +17,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from pytest_zengarden.analysis.matrix import expand  # noqa: E402
 from pytest_zengarden.offline.rsc import parse_rsc  # noqa: E402
-from pytest_zengarden.site import load_site  # noqa: E402
+from pytest_zengarden.site.loader import load_site  # noqa: E402
 
 SITE = REPO / "fixtures" / "sites" / "zengarden.yaml"
 

@@ -20,18 +20,19 @@ SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 # target, the CLI and the lab itself import it.
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
-    "credentials": {"site"},
+    "redaction": set(),
+    "credentials": {"site", "redaction"},
     "safety": set(),
     "site": {"analysis"},
     "analysis": {"site", "facts"},
     "facts": set(),
-    "offline": {"facts"},
-    "clients": {"facts", "credentials"},
+    "offline": {"facts", "redaction"},
+    "clients": {"facts", "credentials", "redaction"},
     "probes": {"analysis", "site", "facts"},
     "checks": {"analysis", "site", "facts", "probes"},
     "desired": {"site", "analysis", "facts"},
     "targets": {"site", "facts", "clients", "offline", "probes", "credentials", "safety", "lab"},
-    "plugin": {"site", "facts", "analysis", "checks", "probes", "targets", "credentials"},
+    "plugin": {"site", "facts", "analysis", "checks", "probes", "targets", "credentials", "redaction"},
     "cli": {"site", "facts", "analysis", "checks", "offline", "lab", "targets", "credentials", "desired"},
     "lab": {"site", "facts", "analysis", "desired", "probes", "safety", "offline", "clients", "credentials"},
 }
@@ -70,7 +71,26 @@ def _exists(module: str) -> bool:
 
 
 def _graph() -> dict[str, set[str]]:
-    return {_module_name(p): _imports(p) for p in SRC.rglob("*.py")}
+    """Module -> modules it imports, with the package ``__init__`` each import runs first.
+
+    Importing ``a.b.c`` from outside ``a.b`` executes ``a.b``'s ``__init__`` before ``c``: a package
+    whose ``__init__`` imports eagerly can close a cycle that no single ``import`` line shows.
+    """
+    graph: dict[str, set[str]] = {}
+    for path in SRC.rglob("*.py"):
+        mod = _module_name(path)
+        own = _ancestors(mod) | {mod}
+        deps: set[str] = set()
+        for dep in _imports(path):
+            deps.add(dep)
+            deps.update(a for a in _ancestors(dep) if a not in own and a != PACKAGE)
+        graph[mod] = deps
+    return graph
+
+
+def _ancestors(module: str) -> set[str]:
+    parts = module.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts))}
 
 
 def _layer(module: str) -> str:
@@ -136,7 +156,7 @@ def test_the_plugin_outside_lab_mode_never_imports_the_lab(target: str) -> None:
     code = (
         "import sys\n"
         "import pytest_zengarden.plugin, pytest_zengarden.targets\n"
-        "from pytest_zengarden.site import load_site\n"
+        "from pytest_zengarden.site.loader import load_site\n"
         "from pytest_zengarden.targets import TargetSpec, make_target\n"
         "site = load_site('fixtures/sites/zengarden.yaml')\n"
         f"make_target(TargetSpec.parse({target!r}), site).close()\n"
@@ -146,3 +166,23 @@ def test_the_plugin_outside_lab_mode_never_imports_the_lab(target: str) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_every_module_imports_first() -> None:
+    """Each module imports on its own, first, in a fresh module table (what a user's first import does)."""
+    code = (
+        "import importlib, sys\n"
+        "failed = []\n"
+        "for name in sys.argv[1:]:\n"
+        "    for loaded in [m for m in sys.modules if m.startswith('pytest_zengarden')]:\n"
+        "        del sys.modules[loaded]\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ImportError as exc:\n"
+        "        failed.append(f'{name}: {exc}')\n"
+        "print('\\n'.join(failed))\n"
+    )
+    modules = sorted(m for m in _graph() if not m.endswith("__main__"))
+    out = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""

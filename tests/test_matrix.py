@@ -22,8 +22,8 @@ from pytest_zengarden.analysis.matrix import (
     statement_ports,
 )
 from pytest_zengarden.analysis.ports import PORT_MAX, PORT_MIN, IntervalSet, PortRange, parse_port_spec
-from pytest_zengarden.site import Site, load_site
-from pytest_zengarden.site.schema import DefaultPolicy, Firewall, FlowStatement, Protocol
+from pytest_zengarden.site.loader import load_site
+from pytest_zengarden.site.schema import DefaultPolicy, Firewall, FlowStatement, Protocol, Site
 
 SITE_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "sites" / "zengarden.yaml"
 SECTION = "Layer 1 / Firewall Strategy"

@@ -29,7 +29,7 @@ from pytest_zengarden.probes.plan import (
     sample_ports,
 )
 from pytest_zengarden.probes.prober import Prober, SshLogin, Vantage
-from pytest_zengarden.site import load_site
+from pytest_zengarden.site.loader import load_site
 from pytest_zengarden.site.schema import Protocol
 
 from .helpers import SITE

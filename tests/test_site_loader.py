@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_zengarden.site import Problem, Role, Site, SiteError, load_site, parse_site
+from pytest_zengarden.site.loader import Problem, SiteError, load_site, parse_site
+from pytest_zengarden.site.schema import Role, Site
 
 REPO = Path(__file__).resolve().parent.parent
 SITE_FILE = REPO / "fixtures" / "sites" / "zengarden.yaml"

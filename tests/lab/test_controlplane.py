@@ -44,7 +44,7 @@ from pytest_zengarden.lab.controlplane import (
     write_control_plane_files,
 )
 from pytest_zengarden.lab.netns import LabError, list_namespaces
-from pytest_zengarden.site import load_site
+from pytest_zengarden.site.loader import load_site
 
 from ..helpers import REPO, SITE
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_zengarden.lab.lifecycle import Lab
-from pytest_zengarden.site import load_site
+from pytest_zengarden.site.loader import load_site
 
 from ..helpers import REPO, SITE
 

@@ -11,7 +11,7 @@ import pytest
 
 from pytest_zengarden.lab.lifecycle import Lab, LabState
 from pytest_zengarden.lab.netns import list_namespaces
-from pytest_zengarden.site import load_site
+from pytest_zengarden.site.loader import load_site
 
 from ..helpers import SITE
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..desired.cluster import crds, load_balancer_status, nodes, objects
-from ..site import load_site
+from ..site.loader import load_site
 
 FIELD_MANAGER = "zengarden"
 

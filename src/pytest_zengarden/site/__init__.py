@@ -1,6 +1,5 @@
-"""The site file: schema, loader and semantic validation."""
+"""The site file: schema (``site.schema``), loader (``site.loader``) and semantic validation.
 
-from .loader import Problem, SiteError, load_site, parse_site
-from .schema import Role, Site
-
-__all__ = ["Problem", "Role", "Site", "SiteError", "load_site", "parse_site"]
+Deliberately empty: ``analysis/`` imports ``site.schema`` and ``site.validate`` imports ``analysis/``, so
+this package must not load its loader when any of its modules is imported.
+"""
