@@ -215,3 +215,20 @@ def test_manifests_non_string_kind(tmp_path: Path) -> None:
     write(tmp_path / "k.yaml", "kind: 5\nmetadata: {name: a}\n")
     with pytest.raises(TargetError, match="not a Kubernetes object"):
         ManifestCluster(tmp_path)
+
+
+# ------------------------------------------------------------------------------ the recorded router
+def test_offline_target_reads_the_router_as_facts_with_factory_defaults(tmp_path: Path) -> None:
+    """An export that never mentions /ip service is a router running RouterOS's factory services."""
+    import shutil
+
+    from pytest_zengarden.site.loader import load_site
+    from pytest_zengarden.targets.offline import OfflineTarget
+
+    recording = Path(__file__).resolve().parent / "recordings" / "routeros" / "services-at-factory.rsc"
+    shutil.copy(recording, tmp_path / "router.rsc")
+    site = load_site(RECORDED.parent.parent / "fixtures" / "sites" / "zengarden.yaml")
+    config = OfflineTarget(site, tmp_path).router().config
+    services = {r["name"]: r["disabled"] for r in config.items("/ip/service")}
+    assert services == {n: "true" if n == "www-ssl" else "false" for n in services} and len(services) == 8
+    assert config.items("/ip/upnp")[0]["enabled"] == "false"

@@ -520,3 +520,61 @@ def test_arbitrary_text_parses_or_raises_rsc_parse_error(text: str) -> None:
         assert 1 <= error.line <= text.count("\n") + 1
     else:
         assert all(menu.startswith("/") for menu in config.menus)
+
+
+# --- the export as facts: what RouterOS left out is at its factory value --------------------------------
+
+
+def test_export_facts_complete_what_the_parser_reads_literally() -> None:
+    from pytest_zengarden.offline.rsc import export_facts
+
+    literal = parse_rsc(EXAMPLE, source="router.rsc")
+    facts = export_facts(EXAMPLE, source="router.rsc")
+    assert [r["name"] for r in literal.items("/ip/service")] == ["telnet", "api-ssl"]
+    services = {r["name"]: r for r in facts.items("/ip/service")}
+    assert list(services) == ["telnet", "ftp", "www", "ssh", "www-ssl", "api", "winbox", "api-ssl"]
+    assert services["telnet"]["disabled"] == "true" and services["telnet"]["port"] == "23"
+    assert services["ftp"]["disabled"] == "false"  # never mentioned: running, as RouterOS ships it
+    assert services["api-ssl"] == {
+        **services["api-ssl"],
+        "address": "192.168.100.0/24",
+        "certificate": "none",
+        "disabled": "false",
+    }
+    accept, drop = facts.items("/ip/firewall/filter")
+    assert (accept["disabled"], accept["log"], drop["action"]) == ("false", "false", "drop")
+    assert facts.items("/ip/dns")[0]["allow-remote-requests"] == "true"  # yes, as a print shows it
+
+
+def test_a_verbose_export_of_the_builtin_lists_is_the_same_router() -> None:
+    """``export verbose`` sets the built-in lists by ``[ find name=... ]``; they are not added twice."""
+    from pytest_zengarden.offline.rsc import export_facts
+
+    verbose = r"""# 2026-11-28 10:02:41 by RouterOS 7.16.2
+/interface list
+set [ find name=all ] comment="contains all interfaces" exclude="" include="" \
+    name=all
+set [ find name=none ] comment="contains no interfaces" exclude="" include="" \
+    name=none
+set [ find name=dynamic ] comment="contains dynamic interfaces" exclude="" \
+    include="" name=dynamic
+set [ find name=static ] comment="contains static interfaces" exclude="" \
+    include="" name=static
+add comment=defconf exclude="" include="" name=WAN
+"""
+    plain = "/interface list\nadd comment=defconf name=WAN\n"
+    a, b = export_facts(verbose, "v.rsc"), export_facts(plain, "p.rsc")
+    assert [r["name"] for r in a.items("/interface/list")] == ["all", "none", "dynamic", "static", "WAN"]
+    assert a.facts(["/interface/list"]) == b.facts(["/interface/list"])
+
+
+def test_read_export_reads_a_wrapped_recording() -> None:
+    from pytest_zengarden.offline.rsc import read_export
+
+    path = pathlib.Path(__file__).parent / "recordings" / "routeros" / "services-at-factory.rsc"
+    assert "\\\n    " in path.read_text(encoding="utf-8")  # RouterOS wraps long lines
+    config = read_export(path)
+    assert config.source == str(path)
+    rule = config.find("/ip/firewall/filter", action="fasttrack-connection")[0]
+    assert rule["connection-state"] == "established,related" and rule["hw-offload"] == "true"
+    assert config.find("/ip/service", name="telnet")[0]["disabled"] == "false"

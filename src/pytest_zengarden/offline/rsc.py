@@ -6,6 +6,10 @@ This module reads exactly that shape.  Real scripting (``:local``, ``:foreach``,
 substitution) is rejected with an error naming the line rather than guessed at, because a configuration
 the parser only half understood would make every later verdict about it unreliable.
 
+:func:`parse_rsc` returns what the export says, record for record; :func:`export_facts` (and
+:func:`read_export`, what the offline target uses) completes it with RouterOS 7 factory defaults, since an
+export leaves out everything still at its default.
+
 Three small steps: physical lines become statements (comments dropped, backslash continuations joined),
 a statement becomes tokens (bare words, ``key=value`` pairs with RouterOS quoting and escapes,
 ``[ find ... ]`` selectors), and a builder applies each command to the menus of records.
@@ -337,3 +341,18 @@ def parse_rsc(text: str, source: str = "<rsc>") -> RouterConfig:
 def load_rsc(path: pathlib.Path) -> RouterConfig:
     """Read an ``.rsc`` file (UTF-8, undecodable bytes replaced) and parse it with its path as source."""
     return parse_rsc(path.read_text(encoding="utf-8", errors="replace"), source=str(path))
+
+
+def export_facts(text: str, source: str = "<rsc>") -> RouterConfig:
+    """The router an ``/export`` describes, as facts: its records completed with RouterOS 7 factory defaults.
+
+    :func:`parse_rsc` gives what the export *says*; RouterOS leaves out every entry and property still at
+    its factory value, so a service the export never mentions is running.  This is what the checks judge
+    (:meth:`~pytest_zengarden.facts.router.RouterConfig.from_device`), equal to a live print of the same router.
+    """
+    return RouterConfig.from_device(parse_rsc(text, source).menus, source)
+
+
+def read_export(path: pathlib.Path) -> RouterConfig:
+    """:func:`export_facts` of an ``.rsc`` file (UTF-8, undecodable bytes replaced), its path as source."""
+    return export_facts(path.read_text(encoding="utf-8", errors="replace"), source=str(path))

@@ -228,6 +228,9 @@ class ConfigStore:
         for path, spec in MENUS.items():
             if path not in self._menus:
                 self._menus[path] = [{}] if spec.kind in ("singleton", "readonly") else []
+                if path == "/ipv6/nd":
+                    # Every router has the default ND entry (flag ``*``): RA on all interfaces.
+                    self._menus[path].append({".id": self._new_id(), "interface": "all", "default": "true"})
         services = self._menus["/ip/service"]
         have = {r.get("name") for r in services}
         for name, port, extra in SERVICES:
@@ -450,6 +453,13 @@ class ConfigStore:
             return None
         if name == "actual-interface":
             return rec.get("interface")
+        if name == "advertise" and "address" in rec:
+            # RouterOS turns advertise on for /64 addresses (the prefix length SLAAC needs) unless told.
+            if "advertise" in rec:
+                return rec["advertise"]
+            with contextlib.suppress(ValueError):
+                return "true" if ipaddress.ip_interface(rec["address"]).network.prefixlen == 64 else "false"
+            return None
         if name == "uptime":
             return _uptime(time.monotonic() - self._started)
         return None
