@@ -538,6 +538,10 @@ def test_flow_lists_several_deviations_of_one_row(site: Site, menus: Menus) -> N
 
 
 # ========================================================================================== flow_space
+# A router with nothing over its ports: each segment meets it on the interface the site names.
+PORTS_ONLY = RouterConfig.from_records({}, "no interface over a port")
+
+
 @pytest.mark.parametrize(
     ("segment", "interface", "carrier"),
     [
@@ -551,7 +555,7 @@ def test_flow_lists_several_deviations_of_one_row(site: Site, menus: Menus) -> N
     ],
 )
 def test_endpoint_interfaces_and_carriers(site: Site, segment: str, interface: str, carrier: str) -> None:
-    ep = endpoints(site)[segment]
+    ep = endpoints(site, PORTS_ONLY)[segment]
     assert (ep.segment, ep.interface, ep.carrier) == (segment, interface, carrier)
 
 
@@ -565,11 +569,11 @@ def test_endpoint_interfaces_and_carriers(site: Site, segment: str, interface: s
     ],
 )
 def test_endpoint_addresses_are_the_segment_cidr(site: Site, segment: str, lo: str, hi: str) -> None:
-    assert endpoints(site)[segment].addresses == cidr(lo, hi)
+    assert endpoints(site, PORTS_ONLY)[segment].addresses == cidr(lo, hi)
 
 
 def test_internet_is_every_address_but_the_sites_loopback_and_reserved(site: Site) -> None:
-    internet = endpoints(site)["internet"].addresses
+    internet = endpoints(site, PORTS_ONLY)["internet"].addresses
     for outside in (
         "192.168.77.1",
         "192.168.88.200",
@@ -599,7 +603,7 @@ def test_internet_is_every_address_but_the_sites_loopback_and_reserved(site: Sit
     excluded = 4 * 2**8 + 2 * 2**16 + 2**24 + 2**24 + 2**29  # 4 /24s, 2 /16s, 0/8, 127/8, 224/3
     assert internet.size == 2**32 - excluded
     site_cidrs = Ints([r for s in ("cluster", "home", "management", "wireguard", "pods", "services")
-                       for r in endpoints(site)[s].addresses.ranges])  # fmt: skip
+                       for r in endpoints(site, PORTS_ONLY)[s].addresses.ranges])  # fmt: skip
     assert not (internet & site_cidrs)
 
 
@@ -624,7 +628,7 @@ def test_routed(site: Site, src: str, dst: str, crosses: bool) -> None:
 
 
 def test_forward_query_for_a_ported_flow(site: Site) -> None:
-    ctx, box = forward_query(site, "home", "cluster", Protocol.TCP, PortRange(80, 80))
+    ctx, box = forward_query(site, PORTS_ONLY, "home", "cluster", Protocol.TCP, PortRange(80, 80))
     assert ctx == Context("forward", "bridge-home", "bridge-homelab", "new", frozenset())
     assert box == Box(
         cidr("192.168.88.0", "192.168.88.255"), cidr("192.168.77.0", "192.168.77.255"), Ints.point(6), PORTS,
@@ -633,16 +637,16 @@ def test_forward_query_for_a_ported_flow(site: Site) -> None:
 
 
 def test_forward_query_for_icmp_has_no_ports(site: Site) -> None:
-    ctx, box = forward_query(site, "wireguard", "pods", Protocol.ICMP, None)
+    ctx, box = forward_query(site, PORTS_ONLY, "wireguard", "pods", Protocol.ICMP, None)
     assert (ctx.in_interface, ctx.out_interface) == ("wireguard1", "bridge-homelab")
     assert box.proto == Ints.point(1)
     assert box.sport == box.dport == Ints.point(0)
 
 
 def test_forward_query_for_udp_without_ports_covers_every_port(site: Site) -> None:
-    _, box = forward_query(site, "home", "internet", Protocol.UDP, None)
+    _, box = forward_query(site, PORTS_ONLY, "home", "internet", Protocol.UDP, None)
     assert box.dport == PORTS and box.sport == PORTS and box.proto == Ints.point(17)
-    assert box.dst == endpoints(site)["internet"].addresses
+    assert box.dst == endpoints(site, PORTS_ONLY)["internet"].addresses
 
 
 def test_protocol_and_port_ints() -> None:

@@ -10,8 +10,10 @@ import pytest
 
 from pytest_zengarden.checks import router
 from pytest_zengarden.facts.router import RouterConfig
-from pytest_zengarden.site import Site, load_site, records
+from pytest_zengarden.site import records
+from pytest_zengarden.site.loader import load_site
 from pytest_zengarden.site.records import ExpectedRecord
+from pytest_zengarden.site.schema import Site
 
 SITE_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "sites" / "zengarden.yaml"
 
@@ -41,7 +43,8 @@ def services(*rows: Mapping[str, object]) -> RouterConfig:
 
 
 def nat(*rules: Mapping[str, object]) -> RouterConfig:
-    return cfg({"/ip/firewall/nat": rules})
+    # With the designed interface lists: a rule is judged by the interfaces its list holds, not its name.
+    return cfg({"/ip/firewall/nat": rules, "/interface/list/member": [*LAN_MEMBERS, WAN_MEMBER]})
 
 
 # ------------------------------------------------------------------------------------ segment_address

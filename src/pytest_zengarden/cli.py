@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .checks.site import flow_matrix
-from .site import SiteError, load_site
+from .errors import ZengardenError
+from .site.loader import SiteError, load_site
 from .site.schema import Site
 from .site.validate import controls_of
 
@@ -91,15 +92,26 @@ def _cmd_site_matrix(args: argparse.Namespace) -> int:
     return 0
 
 
+def _not_routed(site: Site, src: str, dst: str) -> str:
+    """Why the router's firewall decides nothing between ``src`` and ``dst``."""
+    if src == dst:
+        return f"{src} -> {dst}: traffic within one segment does not cross the router; its firewall decides none of it"
+    wire = {s: site.segments[s].routed_via or s for s in (src, dst)}
+    return (
+        f"{src} and {dst} are on the same wire ({wire[src]}): the router does not route between them, so its "
+        "firewall decides none of their traffic (the cluster's own policy does)"
+    )
+
+
 def _cmd_firewall_explain(args: argparse.Namespace) -> int:
     from .analysis.firewall_eval import Firewall, FirewallError
     from .analysis.flow_space import endpoints, routed
     from .checks.firewall import explain
-    from .offline.rsc import RscParseError, load_rsc
+    from .offline.rsc import RscParseError, read_export
 
     try:
         site = load_site(args.site)
-        config = load_rsc(Path(args.rsc))
+        config = read_export(Path(args.rsc))
         fw = Firewall(config)
     except (SiteError, RscParseError, FirewallError, OSError) as exc:
         print(f"zengarden: {exc}", file=sys.stderr)
@@ -108,7 +120,15 @@ def _cmd_firewall_explain(args: argparse.Namespace) -> int:
         if name is not None and name not in site.segments:
             print(f"zengarden: unknown segment {name!r}; the site has {', '.join(site.segments)}", file=sys.stderr)
             return 1
-    eps = endpoints(site)
+    if args.src and args.dst and not routed(site, args.src, args.dst):
+        # Nothing to explain is not an empty table: the router never sees this traffic.
+        print(f"zengarden: {_not_routed(site, args.src, args.dst)}", file=sys.stderr)
+        return 2
+    try:
+        eps = endpoints(site, config)
+    except ZengardenError as exc:
+        print(f"zengarden: {exc}", file=sys.stderr)
+        return 1
     rows = flow_matrix(site).rows
     header = ("FROM", "TO", "PROTO", "PORTS", "VERDICT", "DESIGN", "DECIDED BY")
     table: list[tuple[str, ...]] = [header]

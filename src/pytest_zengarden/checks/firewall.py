@@ -16,9 +16,13 @@ from ..analysis.firewall_eval import Box, Context, Firewall, Outcome, Region, pa
 from ..analysis.flow_space import endpoints, forward_query, routed
 from ..analysis.intervals import ADDRESSES, PORTS, PROTOCOL_NUMBERS, Ints
 from ..analysis.matrix import Decision, MatrixRow, other_protocols
-from ..facts.router import SERVICE_PORTS, RouterConfig, as_bool, split_list
+from ..facts.router import SERVICE_PORTS, UPLINK_READS, RouterConfig, as_bool, split_list
 from ..site.schema import Protocol, SegmentKind, Site, Traced
 from .findings import Finding, finding
+
+# The router menus these checks read themselves and through the flow space (the WAN's uplink); the
+# Firewall they are given reads its own (analysis.firewall_eval.READS).  The live snapshot prints them.
+READS: tuple[str, ...] = ("/ip/address", "/ip/dns", "/ip/service", "/ip/firewall/nat", "/ip/upnp", *UPLINK_READS)
 
 VERBS = {"accept": "accepts", "drop": "drops", "reject": "rejects", "tarpit": "tarpits"}
 EXPECTED = {"allow": "accept", "deny": "drop"}
@@ -86,7 +90,7 @@ def flow(site: Site, fw: Firewall, row: MatrixRow) -> Finding:
     statement = row.decision
     if not routed(site, row.src, row.dst):
         raise ValueError(f"{row.flow_id} does not cross the router; its firewall cannot decide it")
-    ctx, box = forward_query(site, row.src, row.dst, row.protocol, row.ports)
+    ctx, box = forward_query(site, fw.config, row.src, row.dst, row.protocol, row.ports)
     regions = fw.evaluate(ctx, box)
     expected = EXPECTED[row.decision.verdict]
     wrong = describe_deviations(row.src, row.dst, row.protocol, box, regions, expected)
@@ -154,7 +158,7 @@ def other_protocol_pairs(site: Site) -> list[OtherProtocols]:
 
 def other_flow(site: Site, fw: Firewall, pair: OtherProtocols) -> Finding:
     """GRE, ESP, SCTP and every other protocol but TCP, UDP and ICMP, as the design decides them."""
-    eps = endpoints(site)
+    eps = endpoints(site, fw.config)
     a, b = eps[pair.src], eps[pair.dst]
     ctx = Context("forward", a.interface, b.interface, "new")
     box = Box(a.addresses, b.addresses, OTHER_PROTOCOLS)
@@ -232,7 +236,7 @@ def _expected_reachable(site: Site, access: Access) -> bool:
     if access.service == "wireguard":
         return True
     spec = site.router.hardening.services[access.service]
-    return spec.enabled and access.segment in spec.allowed_from
+    return spec.enabled and access.segment in spec.reachable_from(site.segments)
 
 
 def _service_filter(config: RouterConfig, access: Access) -> tuple[bool, int, Ints, str]:
@@ -268,7 +272,7 @@ def _service_filter(config: RouterConfig, access: Access) -> tuple[bool, int, In
 
 def router_access(site: Site, fw: Firewall, config: RouterConfig, access: Access, statement: Traced) -> Finding:
     """Whether ``access.segment`` can reach ``access.service`` on the router: input chain and service together."""
-    ep = endpoints(site)[access.segment]
+    ep = endpoints(site, config)[access.segment]
     listening, port, admitted, why = _service_filter(config, access)
     subject = access.id
     expected = _expected_reachable(site, access)
@@ -309,7 +313,7 @@ def router_access(site: Site, fw: Firewall, config: RouterConfig, access: Access
 
 
 def tls_services(site: Site, config: RouterConfig) -> Finding:
-    """API-SSL rather than plain API: TLS services present a certificate, and the plugin's transport uses TLS."""
+    """TLS services present a certificate, and the plugin's transport uses TLS: API-SSL, or REST over HTTPS."""
     hardening = site.router.hardening
     problems = []
     for name in TLS_SERVICES:
@@ -325,9 +329,42 @@ def tls_services(site: Site, config: RouterConfig) -> Finding:
     transport = site.inventory.router.transport if site.inventory and site.inventory.router else "api-ssl"
     if transport == "api":
         problems.append("inventory.router.transport is plain 'api': the password crosses the network in clear text")
+    rest = site.router.rest
+    if transport == "rest" and rest.scheme == "http":
+        # REST authenticates every request with HTTP Basic: over plain HTTP (the www service) that is the
+        # password in clear text, on every request.
+        problems.append(
+            f"inventory.router.transport is 'rest' over router.rest.scheme 'http' (the www service, port "
+            f"{rest.port}): every request carries the password in clear text; set router.rest to "
+            "{scheme: https, port: 443} (www-ssl with a certificate) or use transport api-ssl"
+        )
     if problems:
         return finding(hardening, "TLS services", False, "; ".join(problems))
-    return finding(hardening, "TLS services", True, f"TLS services present certificates; the plugin uses {transport}")
+    via = f"rest over {rest.scheme}" if transport == "rest" else transport
+    return finding(hardening, "TLS services", True, f"TLS services present certificates; the plugin uses {via}")
+
+
+def address_lists(site: Site, fw: Firewall) -> Finding:
+    """Every address list a filter rule uses is defined: an undefined one is empty to RouterOS, silently.
+
+    ``src-address-list=vpn-alowed`` with no such list matches nothing (and ``!vpn-alowed`` everything):
+    the flow checks judge the rule so, as the router does, and this check says why it is almost surely
+    not what was meant.
+    """
+    statement = site.firewall.default
+    undefined = fw.undefined_address_lists()
+    if not undefined:
+        return finding(statement, "address lists", True, "every address list the filter uses has entries")
+    lines = [
+        f"{', '.join(map(str, refs))} use{'s' if len(refs) == 1 else ''} address list {name!r}, which has no "
+        f"entries: RouterOS matches no address with it (and every address with !{name}); add its entries "
+        "(/ip firewall address-list add list=... address=...) or correct the name"
+        for name, refs in sorted(undefined.items())
+    ]
+    note = (
+        "\n(a list a script fills at run time has dynamic entries, which an export leaves out: judge the live router)"
+    )
+    return finding(statement, "address lists", False, _join(lines) + note)
 
 
 # --- inbound -------------------------------------------------------------------------------------------
@@ -349,7 +386,7 @@ def no_inbound(site: Site, fw: Firewall, segment: str) -> Finding:
     statement = next((s for name, s in protected_segments(site) if name == segment), None)
     if statement is None:
         raise ValueError(f"the design does not close segment {segment!r} to all others")
-    eps = endpoints(site)
+    eps = endpoints(site, fw.config)
     lines = []
     for src in site.segments:
         if not routed(site, src, segment):
@@ -387,7 +424,7 @@ def _ports_note(group: Sequence[Region]) -> str:
 
 def wan_inbound(site: Site, fw: Firewall, config: RouterConfig) -> list[Finding]:
     """The WAN drops every new connection that was not destination-NATed, and nothing is destination-NATed."""
-    eps = endpoints(site)
+    eps = endpoints(site, config)
     wans = [n for n, s in site.segments.items() if s.kind is SegmentKind.WAN]
     findings = []
     for wan in wans:
@@ -463,7 +500,7 @@ def explain(site: Site, fw: Firewall, matrix_rows: Iterable[MatrixRow], src: str
     for row in matrix_rows:
         if row.src != src or row.dst != dst or not routed(site, src, dst):
             continue
-        ctx, box = forward_query(site, src, dst, row.protocol, row.ports)
+        ctx, box = forward_query(site, fw.config, src, dst, row.protocol, row.ports)
         ported = row.protocol in (Protocol.TCP, Protocol.UDP)
         for region in fw.evaluate(ctx, box):
             ports = region.box.dport if ported else None

@@ -127,7 +127,7 @@ def _one(fw: Firewall, ctx: Context, box: Box) -> Outcome:
 
 def predict(site: Site, fw: Firewall, probe: PlannedProbe, src_addr: str, dst_addr: str) -> Prediction:
     """What ``probe`` from ``src_addr`` to ``dst_addr`` should show, by the configuration."""
-    eps = endpoints(site)
+    eps = endpoints(site, fw.config)
     a, b = eps[probe.src], eps[probe.dst]
     proto = Ints.point(PROTOCOLS[probe.protocol.value])
     src = Ints.point(_int(src_addr))

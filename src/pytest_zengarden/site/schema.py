@@ -11,6 +11,7 @@ checked by :mod:`pytest_zengarden.site.validate`, which also reports where in th
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -99,7 +100,15 @@ class WireGuard(Model):
 
 
 class Segment(Traced):
-    """A network segment from the design's segmentation table (or the internet, or a pod/service CIDR)."""
+    """A network segment from the design's segmentation table (or the internet, or a pod/service CIDR).
+
+    For the WAN segment ``router_interface`` is the port the uplink is cabled to (``ether1``), whatever
+    the provider runs over it.  The interface the router really reaches the internet through is read from
+    the router's configuration, not stated here: a PPPoE client over the port (``pppoe-out1``), a VLAN on
+    it, or the bridge it is a port of; with several, the one holding the default route.  The checks then
+    expect *that* interface in the WAN interface list, as the masquerade's out-interface, and as the
+    in/out-interface of internet traffic.  An LTE uplink is a port of its own: name it (``lte1``).
+    """
 
     kind: SegmentKind
     cidr: IPv4Network | None = Field(
@@ -109,7 +118,10 @@ class Segment(Traced):
     purpose: str = ""
     router_interface: str | None = Field(
         default=None,
-        description="Router interface facing the segment (bridge, ether, wireguard); none for overlays.",
+        description=(
+            "Router interface facing the segment (bridge, ether, wireguard); none for overlays. For the WAN: "
+            "the port the uplink is cabled to; a PPPoE client, VLAN or bridge on it is read from the router."
+        ),
     )
     router_address: IPv4Address | None = Field(
         default=None, description="The router's own address in the segment (the gateway)."
@@ -203,7 +215,28 @@ class RouterService(Model):
 
     enabled: bool
     port: Port | None = None
-    allowed_from: RefList = Field(default_factory=list, description="Segments allowed to reach it (address=).")
+    allowed_from: RefList = Field(
+        default_factory=list,
+        description=(
+            "The segments whose hosts may reach the service, and no others: the service admits exactly their "
+            "CIDRs (/ip/service address=) and the input chain lets them through. '*' means every segment, the "
+            "internet included (address= left empty). [] (the default) means no segment, so an enabled service "
+            "must name at least one: RouterOS cannot express 'nobody' (an empty address= admits everyone)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _reachable_from_somewhere(self) -> RouterService:
+        if self.enabled and not self.allowed_from:
+            raise ValueError(
+                "an enabled service needs allowed_from: the segments that may reach it ('*' for every segment); "
+                "to have no segment reach it, set enabled: false"
+            )
+        return self
+
+    def reachable_from(self, segments: Iterable[str]) -> list[str]:
+        """The segments ``allowed_from`` names, ``*`` expanded to ``segments`` (the site's, in order)."""
+        return list(segments) if "*" in self.allowed_from else list(self.allowed_from)
 
 
 class Hardening(Traced):
