@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +80,67 @@ def junit_cases(path: Path) -> dict[str, dict[str, Any]]:
                 outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
         out[f"{case.get('classname')}::{case.get('name')}"] = {"outcome": outcome, "props": props}
     return out
+
+
+def replay(store: Any, menus: Mapping[str, Iterable[Mapping[str, str]]]) -> Any:
+    """Write ``menus`` (an export's records) into an emulator ``ConfigStore`` as provisioning would."""
+    for menu, records in menus.items():
+        for rec in records:
+            props = {k: v for k, v in rec.items() if k != ".id"}
+            if store.spec(menu).kind == "singleton":
+                store.set(menu, None, props)
+            elif menu == "/ip/service":
+                store.set(menu, props.pop("name"), props)
+            else:
+                store.add(menu, props)
+    return store
+
+
+def fake_lab_state(tmp_path: Path, inventory: dict[str, Any] | None = None) -> Path:
+    """A lab state directory whose ``lab.json`` holds only ``inventory`` (no lab runs; nothing is contacted)."""
+    state = tmp_path / "lab"
+    state.mkdir()
+    if inventory is None:
+        inventory = {
+            "router": {"username": "admin", "password": {"env": "ZG_TEST_ROUTER_PASSWORD"}, "transport": "api"}
+        }
+    (state / "lab.json").write_text(json.dumps({"inventory": inventory}), encoding="utf-8")
+    return state
+
+
+@contextlib.contextmanager
+def loopback_replier(reply: bytes, *, connections: int = 20) -> Iterator[int]:
+    """A 127.0.0.1 listener that reads one request per connection and answers ``reply`` (bounded in count)."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(30)
+
+    def serve() -> None:
+        for _ in range(connections):
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(reply)
+                except OSError:
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield int(srv.getsockname()[1])
+    finally:
+        srv.close()
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate and key in ``directory`` (for clients that need one to start)."""
+    cert, key = directory / "c.pem", directory / "k.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-subj", "/CN=zg-test", "-days", "1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return cert, key

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from pytest_zengarden.credentials import resolve_secret
+from pytest_zengarden.credentials import Secret, resolve_secret
 from pytest_zengarden.errors import CredentialError
-from pytest_zengarden.site import Site, SiteError, load_site, parse_site
-from pytest_zengarden.site.schema import Inventory, RouterAccess, SecretRef
+from pytest_zengarden.site.loader import SiteError, load_site, parse_site
+from pytest_zengarden.site.schema import Inventory, RouterAccess, SecretRef, Site
 
 SITE_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "sites" / "zengarden.yaml"
 WHAT = "inventory.router.password"
@@ -36,16 +36,16 @@ def test_env_source(site: Site) -> None:
     assert site.inventory.router is not None
     ref = site.inventory.router.password
     assert ref == SecretRef(env="ZG_ROUTER_PASSWORD")
-    assert resolve_secret(ref, WHAT, {"ZG_ROUTER_PASSWORD": SECRET}) == SECRET
+    assert resolve_secret(ref, WHAT, {"ZG_ROUTER_PASSWORD": SECRET}).reveal() == SECRET
 
 
 def test_env_value_is_returned_verbatim() -> None:
-    assert resolve_secret(SecretRef(env="PW"), WHAT, {"PW": " spaced\tvalue \n"}) == " spaced\tvalue \n"
+    assert resolve_secret(SecretRef(env="PW"), WHAT, {"PW": " spaced\tvalue \n"}).reveal() == " spaced\tvalue \n"
 
 
 def test_env_source_defaults_to_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZG_TEST_CREDENTIAL", SECRET)
-    assert resolve_secret(SecretRef(env="ZG_TEST_CREDENTIAL"), WHAT) == SECRET
+    assert resolve_secret(SecretRef(env="ZG_TEST_CREDENTIAL"), WHAT).reveal() == SECRET
     monkeypatch.delenv("ZG_TEST_CREDENTIAL")
     with pytest.raises(CredentialError, match="ZG_TEST_CREDENTIAL"):
         resolve_secret(SecretRef(env="ZG_TEST_CREDENTIAL"), WHAT)
@@ -76,11 +76,11 @@ def test_env_missing_or_empty(environ: dict[str, str]) -> None:
     ],
 )
 def test_file_source(tmp_path: Path, content: str, expected: str) -> None:
-    assert resolve_secret(secret_file(tmp_path, content), WHAT) == expected
+    assert resolve_secret(secret_file(tmp_path, content), WHAT).reveal() == expected
 
 
 def test_file_source_keeps_inner_newlines(tmp_path: Path) -> None:
-    assert resolve_secret(secret_file(tmp_path, "line1\nline2\n"), WHAT) == "line1\nline2"
+    assert resolve_secret(secret_file(tmp_path, "line1\nline2\n"), WHAT).reveal() == "line1\nline2"
 
 
 def test_file_missing(tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ def test_file_is_a_directory(tmp_path: Path) -> None:
 
 def test_file_errors_never_contain_the_value(tmp_path: Path) -> None:
     ref = secret_file(tmp_path, f"{SECRET}\n")
-    assert resolve_secret(ref, WHAT) == SECRET
+    assert resolve_secret(ref, WHAT).reveal() == SECRET
     for broken in (SecretRef(file=tmp_path / "other.pw"), SecretRef(file=tmp_path)):
         with pytest.raises(CredentialError) as info:
             resolve_secret(broken, WHAT, {"X": SECRET})
@@ -120,6 +120,46 @@ def test_file_not_utf8(tmp_path: Path) -> None:
     with pytest.raises(CredentialError) as info:
         resolve_secret(ref, WHAT)
     assert str(ref.file) in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------- Secret
+def test_resolved_secret_is_masked_wherever_it_is_printed(tmp_path: Path) -> None:
+    for secret in (
+        resolve_secret(SecretRef(env="PW"), WHAT, {"PW": SECRET}),
+        resolve_secret(secret_file(tmp_path, SECRET), WHAT),
+    ):
+        assert isinstance(secret, Secret)
+        shown = [
+            repr(secret),
+            str(secret),
+            f"{secret}",
+            f"{secret!r}",
+            f"{secret:>40}",
+            repr([secret]),
+            repr({"pw": secret}),
+        ]
+        assert not [s for s in shown if SECRET in s], shown
+        assert secret.reveal() == SECRET
+
+
+def test_secret_names_its_source_not_its_value() -> None:
+    secret = resolve_secret(SecretRef(env="ZG_ROUTER_PASSWORD"), WHAT, {"ZG_ROUTER_PASSWORD": SECRET})
+    assert repr(secret) == "Secret(*** from environment variable ZG_ROUTER_PASSWORD)"
+
+
+def test_secret_cannot_be_pickled() -> None:
+    import pickle
+
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(Secret(SECRET))
+
+
+def test_secret_equality_compares_values_without_exposing_them() -> None:
+    assert Secret(SECRET) == Secret(SECRET)
+    assert Secret(SECRET) != Secret(SECRET + "x")
+    assert Secret(SECRET) != SECRET  # a Secret is not a string: no accidental comparisons or hashing
+    with pytest.raises(TypeError):
+        hash(Secret(SECRET))
 
 
 # ------------------------------------------------------------------------------------------- SecretRef

@@ -20,7 +20,11 @@ from pytest_zengarden.facts.router import RouterConfig, as_bool
 from pytest_zengarden.lab.routeros import ConfigStore
 from pytest_zengarden.offline.rsc import load_rsc, parse_rsc
 from pytest_zengarden.offline.rsc_render import render_rsc
-from pytest_zengarden.site import Site, load_site
+from pytest_zengarden.redaction import SENSITIVE_PROPERTIES
+from pytest_zengarden.site.loader import load_site
+from pytest_zengarden.site.schema import Site
+
+from .helpers import replay
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDED = REPO / "fixtures" / "recorded" / "router.rsc"
@@ -28,7 +32,8 @@ SITE = REPO / "fixtures" / "sites" / "zengarden.yaml"
 FILTER = "/ip/firewall/filter"
 
 # What an export leaves out: run-time properties (and every ``.``-property), and dynamic records.
-EXCLUDED = frozenset({"dynamic", "invalid", "bytes", "packets"})
+# Run-time state, and credentials (RouterOS's own /export leaves both out).
+EXCLUDED = frozenset({"dynamic", "invalid", "bytes", "packets"}) | SENSITIVE_PROPERTIES
 
 
 def exported(config: RouterConfig) -> dict[str, list[dict[str, str]]]:
@@ -82,16 +87,7 @@ def test_desired_configuration_round_trips() -> None:
 
 def live_like(recorded: RouterConfig) -> RouterConfig:
     """``recorded`` replayed into the emulator and read back, as the plugin reads a live router."""
-    store = ConfigStore()
-    for menu, records in recorded.menus.items():
-        for rec in records:
-            props = {k: v for k, v in rec.items() if k != ".id"}
-            if store.spec(menu).kind == "singleton":
-                store.set(menu, None, props)
-            elif menu == "/ip/service":
-                store.set(menu, props.pop("name"), props)
-            else:
-                store.add(menu, props)
+    store = replay(ConfigStore(), recorded.menus)
     return store.snapshot()
 
 
@@ -127,6 +123,30 @@ def test_empty_configuration_and_header() -> None:
     text = render_rsc(config({"/system/identity": [{"name": "r"}]}), header="read from api://r \\\nat 09:14\n\nend")
     assert text == "# read from api://r \\\n# at 09:14\n#\n# end\n/system identity\nset name=r\n"
     assert [dict(r) for r in parse_rsc(text).items("/system/identity")] == [{"name": "r"}]
+
+
+def test_credentials_are_left_out_as_routeros_export_leaves_them_out() -> None:
+    """``/export`` without ``show-sensitive`` omits WireGuard private and preshared keys and passwords."""
+    private, preshared = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=", "FpCyhws9cxwWoV4xELtfJvjJN+zQVRPISllRWgeopVE="
+    menus = {
+        "/interface/wireguard": [{"name": "wg-home", "listen-port": "51820", "private-key": private}],
+        "/interface/wireguard/peers": [
+            {
+                "interface": "wg-home",
+                "public-key": "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=",
+                "preshared-key": preshared,
+            }
+        ],
+        "/interface/pppoe-client": [
+            {"name": "pppoe-out1", "interface": "ether1", "user": "isp", "password": "hunter2x"}
+        ],
+    }
+    text = render_rsc(config(menus))
+    for secret in (private, preshared, "hunter2x", "private-key", "preshared-key", "password="):
+        assert secret not in text
+    assert "listen-port=51820 name=wg-home" in text
+    again = round_trip(config(menus))
+    assert exported(again)["/interface/wireguard"] == [{"name": "wg-home", "listen-port": "51820"}]
 
 
 # --- menus and records -----------------------------------------------------------------------------------

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import TargetError
 from ..facts.cluster import API_VERSIONS, KubeObject
+from ..redaction import redact, remember
 
 
 class KubeClusterClient:
-    """Reads cluster objects as dicts; every request carries a timeout and no retries hide a dead API."""
+    """Reads cluster objects as dicts; every request carries a timeout and no retries hide a dead API.
+
+    Every request is bounded by ``timeout`` (total, connect and read), the API discovery the dynamic
+    client does on first use included.  Bearer tokens and passwords from the kubeconfig are masked in
+    logs; inline client keys and certificates reach ssl through anonymous memory files (``memfd``),
+    never a copy on disk as the kubernetes loader would write, and the kubeconfig is never written back.
+    """
 
     def __init__(self, kubeconfig: Path, context: str | None = None, timeout: float = 10.0):
         from kubernetes import client, config
@@ -20,16 +32,32 @@ class KubeClusterClient:
         self.endpoint = f"cluster (kubeconfig {kubeconfig})"
         if not kubeconfig.exists():
             raise TargetError(self.endpoint, f"kubeconfig {kubeconfig} does not exist")
+        # The CA certificate (public) may still be materialized by the loader: in a directory of ours.
+        self._tmp = Path(tempfile.mkdtemp(prefix="zg-kube-"))
+        self._fds: list[int] = []
+        cfg = client.Configuration()
+        problem = ""
         try:
-            cfg = client.Configuration()
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=str(kubeconfig), context=context, client_configuration=cfg
-            )
+            data = _in_memory_client_credentials(kubeconfig, self._fds)
+            # The loader itself, not load_kube_config: it never writes the kubeconfig back (persist).
+            config.kube_config.KubeConfigLoader(  # type: ignore[no-untyped-call]
+                config_dict=data,
+                active_context=context,
+                config_base_path=str(kubeconfig.parent),
+                temp_file_path=str(self._tmp),
+            ).load_and_set(cfg)
         except Exception as exc:  # the loader raises ConfigException, KeyError, yaml errors...
-            raise TargetError(self.endpoint, f"cannot load kubeconfig: {exc}") from None
+            problem = redact(str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        if problem:
+            self._release()
+            raise TargetError(self.endpoint, f"cannot load kubeconfig: {problem}") from None
+        for value in (*cfg.api_key.values(), cfg.password or ""):
+            if value:
+                remember(str(value).removeprefix("Bearer ").removeprefix("Basic "))
         cfg.retries = 0
         self.endpoint = f"cluster {cfg.host}"
         self.api_client = client.ApiClient(cfg)
+        _bound_every_request(self.api_client, timeout)
         self._dyn: Any = None
         self._dynamic_cls = DynamicClient
 
@@ -43,16 +71,72 @@ class KubeClusterClient:
         api_version = API_VERSIONS.get(kind)
         if api_version is None:
             raise ValueError(f"unknown kind {kind!r}; add it to cluster_state.API_VERSIONS")
+        result: Any = None
+        cause = ""
         try:
             resource = self._dynamic().resources.get(api_version=api_version, kind=kind)
             result = resource.get(_request_timeout=self.timeout)
         except Exception as exc:
-            raise TargetError(self.endpoint, f"list {kind}: {_cause(exc)}") from None
+            cause = _cause(exc)
+        if result is None:
+            # Raised outside the except block: no chained urllib3/kubernetes frames in the report.
+            raise TargetError(self.endpoint, f"list {kind}: {cause}") from None
         items: list[KubeObject] = result.to_dict().get("items", [])
         return items
 
+    def _release(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        while self._fds:
+            with contextlib.suppress(OSError):
+                os.close(self._fds.pop())
+
     def close(self) -> None:
-        self.api_client.close()  # type: ignore[no-untyped-call]
+        try:
+            self.api_client.close()  # type: ignore[no-untyped-call]
+        finally:
+            self._release()
+
+
+def _in_memory_client_credentials(kubeconfig: Path, fds: list[int]) -> dict[str, Any]:
+    """The kubeconfig as data, inline client keys and certificates moved into memfds (``/proc/self/fd/N``).
+
+    The kubernetes loader writes ``client-key-data`` to a temporary file because ssl loads keys by path;
+    an anonymous memory file gives ssl a path without a copy of the key on any disk.
+    """
+    import yaml
+
+    data = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("not a kubeconfig (expected a mapping)")
+    if not hasattr(os, "memfd_create"):
+        return data  # not Linux: the loader's own temporary files
+    for entry in data.get("users") or []:
+        user = entry.get("user") if isinstance(entry, dict) else None
+        if not isinstance(user, dict):
+            continue
+        for key in ("client-key", "client-certificate"):
+            inline = user.get(f"{key}-data")
+            if not inline:
+                continue
+            fd = os.memfd_create(f"zg-{key}", os.MFD_CLOEXEC)
+            fds.append(fd)
+            os.write(fd, base64.standard_b64decode(inline))
+            user[key] = f"/proc/self/fd/{fd}"
+            del user[f"{key}-data"]
+    return data
+
+
+def _bound_every_request(api_client: Any, timeout: float) -> None:
+    """Give every request without its own timeout this one (discovery passes none, and None means forever)."""
+    rest = api_client.rest_client
+    request = rest.request
+
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("_request_timeout"):
+            kwargs["_request_timeout"] = timeout
+        return request(*args, **kwargs)
+
+    rest.request = bounded
 
 
 def _cause(exc: BaseException) -> str:
@@ -72,4 +156,4 @@ def _cause(exc: BaseException) -> str:
     ):
         if marker in text:
             return marker.lower()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    return redact(text.splitlines()[0][:200]) if text else type(exc).__name__

@@ -12,7 +12,11 @@ from ..errors import TargetError
 
 
 class EtcdClient:
-    """Asks an etcd cluster about its members and their status; tries each endpoint in turn."""
+    """Asks an etcd cluster about its members and their status; tries each endpoint in turn.
+
+    Each request is bounded by ``timeout`` per phase (connect, TLS, write, read), so a question is
+    answered or fails within about ``2 * timeout`` per endpoint tried.
+    """
 
     def __init__(self, endpoints: list[str], ca_file: Path, cert_file: Path, key_file: Path, timeout: float = 5.0):
         self.endpoints = endpoints
@@ -20,17 +24,31 @@ class EtcdClient:
         for p in (ca_file, cert_file, key_file):
             if not p.exists():
                 raise TargetError(self.endpoint, f"certificate file {p} does not exist")
-        ctx = ssl.create_default_context(cafile=str(ca_file))
-        ctx.load_cert_chain(str(cert_file), str(key_file))
+        problem = ""
+        try:
+            ctx = ssl.create_default_context(cafile=str(ca_file))
+            # An encrypted key would make OpenSSL prompt on the terminal (a hang): no passphrase is given.
+            ctx.load_cert_chain(str(cert_file), str(key_file), password=lambda: b"")
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+            problem = f"cannot load the client certificate or key ({reason})"
+        if problem:
+            raise TargetError(self.endpoint, problem) from None
         self._http = httpx.Client(verify=ctx, timeout=httpx.Timeout(timeout))
 
     def _post(self, endpoint: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        resp: httpx.Response | None = None
+        cause = ""
         try:
             resp = self._http.post(f"{endpoint}{path}", json=body or {})
         except httpx.TimeoutException:
-            raise TargetError(f"etcd {endpoint}", f"POST {path}: timed out") from None
+            cause = "timed out"
         except httpx.TransportError as exc:
-            raise TargetError(f"etcd {endpoint}", f"POST {path}: {exc}") from None
+            cause = str(exc) or type(exc).__name__
+        except Exception as exc:  # anything else httpx lets out, without its frames
+            cause = f"request failed ({type(exc).__name__})"
+        if resp is None:
+            raise TargetError(f"etcd {endpoint}", f"POST {path}: {cause}") from None
         if resp.status_code != 200:
             raise TargetError(f"etcd {endpoint}", f"POST {path}: HTTP {resp.status_code}")
         try:

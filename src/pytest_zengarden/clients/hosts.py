@@ -1,12 +1,48 @@
-"""Blades over SSH, through testinfra (so suites can use the whole testinfra module set)."""
+"""Blades over SSH, through testinfra (so suites can use the whole testinfra module set).
+
+Every command is bounded: ``ConnectTimeout`` covers the TCP connection and the SSH handshake,
+``ServerAlive*`` ends a session whose peer stopped answering, and each ``ssh`` process is killed
+(with its process group) when it runs longer than connect timeout + command timeout.
+"""
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
 from ..errors import TargetError
+
+
+class SshStalled(TargetError):
+    """An ssh command outlived its bound (a target error also where a suite calls testinfra directly)."""
+
+
+def _bounded_run_local(backend: Any, limit: float, endpoint: str) -> None:
+    """Replace ``backend.run_local`` (testinfra waits forever) with a run that kills ssh after ``limit``."""
+
+    def run_local(command: str, *args: str) -> Any:
+        cmd = backend.encode(backend.quote(command, *args))
+        proc = subprocess.Popen(
+            cmd,
+            shell=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # so the shell and its ssh die together
+        )
+        try:
+            stdout, stderr = proc.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise SshStalled(endpoint, f"no answer within {limit:g} s") from None
+        return backend.result(proc.returncode, cmd, stdout, stderr)
+
+    backend.run_local = run_local
 
 
 class SshBlade:
@@ -36,25 +72,55 @@ class SshBlade:
             if known_hosts is not None
             else "-o StrictHostKeyChecking=accept-new"
         )
-        opts = f"-o ConnectTimeout={int(max(1, timeout))} -o BatchMode=yes -o PasswordAuthentication=no {verify}"
+        seconds = int(max(1, timeout))
+        # Keep-alives every third of the timeout, three missed end the session: a peer that vanishes
+        # mid-command is noticed within about one timeout.
+        alive = max(1, seconds // 3)
+        opts = (
+            f"-o ConnectTimeout={seconds} -o ServerAliveInterval={alive} -o ServerAliveCountMax=3 "
+            f"-o BatchMode=yes -o PasswordAuthentication=no {verify}"
+        )
         self.host: Any = testinfra.get_host(
             f"ssh://{user}@{address}:{port}",
             ssh_identity_file=str(key_file),
             ssh_extra_args=opts,
-            timeout=int(max(1, timeout)),
+            timeout=seconds,
         )
-        probe = self.host.run("true")
+        # Connecting (ConnectTimeout) plus running the command (the same again).
+        _bounded_run_local(self.host.backend, 2.0 * seconds, self.endpoint)
+        probe = self._run("true", "connect")
         if probe.rc != 0:
             cause = (probe.stderr or "").strip().splitlines()
             raise TargetError(self.endpoint, f"ssh failed: {cause[-1] if cause else f'exit {probe.rc}'}")
 
+    def _run(self, command: str, doing: str) -> Any:
+        """``host.run`` with every failure a :class:`TargetError` (testinfra raises on ssh's exit 255)."""
+        result: Any = None
+        problem = ""
+        try:
+            result = self.host.run(command)
+        except TargetError as exc:
+            problem = f"{doing}: {exc.cause}"
+        except RuntimeError as exc:  # testinfra: ssh itself failed (exit 255); its stderr says why
+            out = exc.args[0] if exc.args else None
+            lines = (getattr(out, "stderr", "") or "").strip().splitlines()
+            problem = f"{doing}: ssh failed: {lines[-1] if lines else 'exit 255'}"
+        except Exception as exc:
+            problem = f"{doing}: {type(exc).__name__}"
+        if result is None:
+            raise TargetError(self.endpoint, problem) from None
+        return result
+
     def read_file(self, path: str) -> str | None:
-        res = self.host.run(f"test -e {shlex.quote(path)} && cat -- {shlex.quote(path)}")
-        if res.rc == 255:
-            raise TargetError(self.endpoint, f"ssh failed while reading {path}: {res.stderr.strip()}")
+        """The text of ``path`` on the blade, ``None`` if it does not exist or cannot be read."""
+        res = self._run(f"test -e {shlex.quote(path)} && cat -- {shlex.quote(path)}", f"reading {path}")
         if res.rc != 0:
             return None
         return str(res.stdout)
 
     def hostname(self) -> str:
-        return str(self.host.check_output("hostname")).strip()
+        """The blade's own host name."""
+        res = self._run("hostname", "hostname")
+        if res.rc != 0:
+            raise TargetError(self.endpoint, f"hostname: exit {res.rc}")
+        return str(res.stdout).strip()

@@ -8,36 +8,24 @@ and the cause (refused, timed out, TLS, login refused, malformed reply), never t
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import socket
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
+from ..credentials import Secret, as_secret
 from ..errors import TargetError
-from ..facts.router import RouterConfig, normalize_menu, stringify
+from ..facts.router import FACT_MENUS, RouterConfig, normalize_menu, stringify
+from ..redaction import SENSITIVE_PROPERTIES, redact, remember
 
-# The menus the verification checks read; provisioning may touch more.
-DEFAULT_MENUS: tuple[str, ...] = (
-    "/interface",
-    "/interface/bridge",
-    "/interface/bridge/port",
-    "/interface/list",
-    "/interface/list/member",
-    "/interface/wireguard",
-    "/interface/wireguard/peers",
-    "/ip/address",
-    "/ip/firewall/filter",
-    "/ip/firewall/nat",
-    "/ip/firewall/address-list",
-    "/ip/dns",
-    "/ip/dns/static",
-    "/ip/service",
-    "/system/identity",
-)
+# The menus the verification checks read: the union of the evaluators' READS, each with its RouterOS
+# defaults in facts/routeros_defaults.py (a test holds them equal).  Provisioning may print more.
+DEFAULT_MENUS: tuple[str, ...] = tuple(FACT_MENUS)
 
 Props = Mapping[str, object]
 
@@ -56,11 +44,14 @@ class RouterClient(Protocol):
 
 
 def snapshot(client: RouterClient, menus: Iterable[str] = DEFAULT_MENUS) -> RouterConfig:
-    """Read ``menus`` into a :class:`RouterConfig` (one ``print`` per menu)."""
+    """Read ``menus`` (one ``print`` each) into the router's facts, readable in exactly those menus.
+
+    Completed as an export is (:meth:`RouterConfig.from_device`), so both readings give the same facts.
+    """
     records: dict[str, list[dict[str, str]]] = {}
     for menu in menus:
         records[menu] = client.print(menu)
-    return RouterConfig.from_records(records, source=client.endpoint)
+    return RouterConfig.from_device(records, source=client.endpoint, read=records)
 
 
 def tls_context(ca_file: Path | None, verify: bool) -> ssl.SSLContext:
@@ -81,7 +72,50 @@ def _describe_os_error(exc: BaseException) -> str:
         return f"TLS handshake failed ({exc.reason or exc})"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
+    return redact(str(exc)) or type(exc).__name__
+
+
+# Menus whose print carries credentials (RouterOS shows WireGuard keys and client passwords to a full
+# user): they are printed with a .proplist of what a check may read, so the keys never leave the router.
+PRINT_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "/interface/wireguard": (
+        ".id", "name", "listen-port", "mtu", "public-key", "disabled", "running", "comment",
+    ),
+    "/interface/wireguard/peers": (
+        ".id", "name", "interface", "public-key", "endpoint-address", "endpoint-port", "allowed-address",
+        "persistent-keepalive", "is-responder", "responder", "client-address", "client-dns", "client-endpoint",
+        "client-keepalive", "client-listen-port", "current-endpoint-address", "current-endpoint-port",
+        "last-handshake", "rx", "tx", "disabled", "comment",
+    ),
+    "/interface/pppoe-client": (
+        ".id", "name", "interface", "user", "service-name", "ac-name", "add-default-route",
+        "default-route-distance", "use-peer-dns", "profile", "dial-on-demand", "max-mtu", "max-mru", "mrru",
+        "keepalive-timeout", "allow", "disabled", "running", "comment",
+    ),
+}  # fmt: skip
+
+
+def _public(row: Mapping[str, object]) -> dict[str, str]:
+    """A printed record without credential properties (a router that ignores .proplist still sends them)."""
+    return {str(k): stringify(v) for k, v in row.items() if str(k) not in SENSITIVE_PROPERTIES}
+
+
+def _api_problem(exc: BaseException) -> str:
+    """What went wrong in a librouteros call, from any exception it lets out (never the password)."""
+    from librouteros.exceptions import ConnectionClosed, FatalError, MultiTrapError, TrapError
+
+    if isinstance(exc, TrapError):
+        return redact(exc.message)
+    if isinstance(exc, MultiTrapError):
+        return redact(str(exc))
+    if isinstance(exc, TimeoutError | OSError):
+        return _describe_os_error(exc)
+    if isinstance(exc, ConnectionClosed):
+        return "the router closed the connection"
+    if isinstance(exc, FatalError):
+        return f"the router ended the session ({redact(str(exc))})"
+    # librouteros lets IndexError, ValueError, TypeError, UnicodeError... out of a reply it cannot parse.
+    return f"malformed reply ({type(exc).__name__})"
 
 
 class RouterApiClient:
@@ -91,15 +125,16 @@ class RouterApiClient:
         self,
         host: str,
         username: str,
-        password: str,
+        password: Secret | str,
         *,
         port: int = 8728,
         tls: ssl.SSLContext | None = None,
         timeout: float = 5.0,
     ):
         import librouteros
-        from librouteros.exceptions import LibRouterosError, TrapError
+        from librouteros.exceptions import ConnectionClosed, MultiTrapError, TrapError
 
+        password = as_secret(password, "the router password")
         kind = "API-SSL" if tls is not None else "API"
         self.endpoint = f"router {host}:{port} ({kind})"
         wrapper = None
@@ -109,35 +144,48 @@ class RouterApiClient:
             def wrapper(sock: socket.socket) -> socket.socket:
                 return ctx.wrap_socket(sock, server_hostname=host)
 
+        # Every exception is mapped, and raised after the except block: the TargetError then carries
+        # no context, so no traceback (--tb=long, -l) reaches librouteros' frames holding the password.
+        api: Any = None
+        problem = ""
         try:
-            self._api = librouteros.connect(
-                host, username, password, port=port, timeout=timeout, ssl_wrapper=wrapper, encoding="utf-8"
+            api = librouteros.connect(
+                host, username, password.reveal(), port=port, timeout=timeout, ssl_wrapper=wrapper, encoding="utf-8"
             )
-        except TrapError as exc:
-            raise TargetError(self.endpoint, f"login refused for user {username!r} ({exc.message})") from None
-        except (TimeoutError, OSError) as exc:
-            raise TargetError(self.endpoint, _describe_os_error(exc)) from None
-        except LibRouterosError as exc:
-            raise TargetError(self.endpoint, f"API protocol error during login: {exc}") from None
+        except (TrapError, MultiTrapError) as exc:
+            problem = f"login refused for user {username!r} ({_api_problem(exc)})"
+        except (ConnectionClosed, ssl.SSLEOFError):
+            # What RouterOS does to a client its /ip/service address list leaves out: accept, close, say nothing.
+            service = "api-ssl" if tls is not None else "api"
+            problem = (
+                "login failed: the router closed the connection before answering; "
+                f"check that /ip/service {service} address= admits this client's address"
+            )
+        except (TimeoutError, OSError) as exc:  # refused, timed out, TLS: the connection itself
+            problem = _describe_os_error(exc)
+        except Exception as exc:
+            problem = f"login failed: {_api_problem(exc)}"
+        if api is None:
+            raise TargetError(self.endpoint, problem) from None
+        self._api = api
 
     def _run(self, cmd: str, **words: Any) -> list[dict[str, str]]:
-        from librouteros.exceptions import LibRouterosError, TrapError
-
+        problem = ""
         try:
             return [{k: stringify(v) for k, v in row.items()} for row in self._api(cmd, **words)]
-        except TrapError as exc:
-            raise TargetError(self.endpoint, f"{cmd}: {exc.message}") from None
-        except (TimeoutError, OSError) as exc:
-            raise TargetError(self.endpoint, f"{cmd}: {_describe_os_error(exc)}") from None
-        except (LibRouterosError, ValueError) as exc:
-            raise TargetError(self.endpoint, f"{cmd}: malformed reply ({exc})") from None
+        except Exception as exc:  # whatever librouteros lets out, mapped (see __init__)
+            problem = _api_problem(exc)
+        raise TargetError(self.endpoint, f"{cmd}: {problem}") from None
 
     @staticmethod
     def _words(props: Props) -> dict[str, Any]:
         return {k: stringify(v) for k, v in props.items()}
 
     def print(self, menu: str) -> list[dict[str, str]]:
-        return self._run(f"{normalize_menu(menu)}/print")
+        menu = normalize_menu(menu)
+        props = PRINT_PROPERTIES.get(menu)
+        words = {".proplist": ",".join(props)} if props else {}
+        return [_public(row) for row in self._run(f"{menu}/print", **words)]
 
     def add(self, menu: str, props: Props) -> str:
         rows = self._run(f"{normalize_menu(menu)}/add", **self._words(props))
@@ -161,6 +209,26 @@ class RouterApiClient:
             self._api.close()
 
 
+def _basic_token(username: str, password: Secret) -> str:
+    return base64.b64encode(f"{username}:{password.reveal()}".encode()).decode("ascii")
+
+
+class _BasicAuth(httpx.Auth):
+    """HTTP Basic built per request from the :class:`Secret`: the client keeps no plaintext to print."""
+
+    def __init__(self, username: str, password: Secret):
+        self._username = username
+        self._password = password
+        remember(_basic_token(username, password))  # the encoded form is as secret as the password
+
+    def __repr__(self) -> str:
+        return f"BasicAuth({self._username!r}, ***)"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = "Basic " + _basic_token(self._username, self._password)
+        yield request
+
+
 class RouterRestClient:
     """The RouterOS 7 REST API (``/rest/...``) through httpx, HTTP Basic auth."""
 
@@ -168,7 +236,7 @@ class RouterRestClient:
         self,
         base_url: str,
         username: str,
-        password: str,
+        password: Secret | str,
         *,
         verify: ssl.SSLContext | bool = True,
         timeout: float = 5.0,
@@ -178,21 +246,28 @@ class RouterRestClient:
         self.endpoint = f"router {self.base_url} (REST)"
         self._http = httpx.Client(
             base_url=self.base_url,
-            auth=(username, password),
+            auth=_BasicAuth(username, as_secret(password, "the router password")),
             verify=verify,
             timeout=httpx.Timeout(timeout),
             transport=transport,
             headers={"Accept": "application/json"},
         )
 
-    def _call(self, method: str, menu: str, suffix: str = "", body: Any = None) -> Any:
+    def _call(
+        self, method: str, menu: str, suffix: str = "", body: Any = None, params: Mapping[str, str] | None = None
+    ) -> Any:
         path = "/rest" + normalize_menu(menu) + suffix
+        resp: httpx.Response | None = None
+        cause = ""
         try:
-            resp = self._http.request(method, path, json=body)
+            resp = self._http.request(method, path, json=body, params=params)
         except httpx.TimeoutException:
-            raise TargetError(self.endpoint, f"{method} {path}: timed out") from None
+            cause = "timed out"
         except httpx.TransportError as exc:
-            cause = _describe_os_error(exc.__context__) if exc.__context__ else str(exc)
+            cause = _describe_os_error(exc.__context__) if exc.__context__ else redact(str(exc))
+        except Exception as exc:  # anything else httpx lets out; raised below, without its frames
+            cause = f"request failed ({type(exc).__name__})"
+        if resp is None:
             raise TargetError(self.endpoint, f"{method} {path}: {cause}") from None
         if resp.status_code == 401:
             raise TargetError(self.endpoint, "login refused (401 Unauthorized)")
@@ -212,12 +287,13 @@ class RouterRestClient:
             raise TargetError(self.endpoint, f"{method} {path}: malformed reply (not JSON)") from None
 
     def print(self, menu: str) -> list[dict[str, str]]:
-        data = self._call("GET", menu)
+        props = PRINT_PROPERTIES.get(normalize_menu(menu))
+        data = self._call("GET", menu, params={".proplist": ",".join(props)} if props else None)
         if isinstance(data, dict):  # singleton menus (/ip/dns, /system/identity) answer one object
             data = [data]
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise TargetError(self.endpoint, f"GET {menu}: malformed reply (expected a list of objects)")
-        return [{str(k): stringify(v) for k, v in row.items()} for row in data]
+        return [_public(row) for row in data]
 
     def add(self, menu: str, props: Props) -> str:
         data = self._call("PUT", menu, body={k: stringify(v) for k, v in props.items()})

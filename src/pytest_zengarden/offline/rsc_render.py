@@ -7,7 +7,9 @@ rules are evaluated in order), with every value unchanged.
 
 Only what the router computes at run time is left out, as RouterOS leaves it out of its own exports:
 dynamic records, ``.id`` and every other ``.``-property, counters (``bytes``, ``packets``) and the
-``dynamic``/``invalid`` flags.  Everything else is written as read, read-only properties such as
+``dynamic``/``invalid`` flags.  Credentials (WireGuard ``private-key``/``preshared-key``, client
+passwords) are left out too, as RouterOS's own ``/export`` leaves them out without ``show-sensitive``.
+Everything else is written as read, read-only properties such as
 ``running`` included, because a check may look at them; values are not translated either
 (``disabled=true`` from the API stays ``true``; :func:`~pytest_zengarden.facts.router.as_bool` reads both).
 
@@ -26,6 +28,7 @@ from collections.abc import Iterable
 
 from pytest_zengarden.facts.router import Record, RouterConfig, as_bool
 from pytest_zengarden.offline.rsc import _COMMANDS, _MENU_CHARS, _OTHER_COMMANDS
+from pytest_zengarden.redaction import SENSITIVE_PROPERTIES
 
 # Run-time state: never part of an export (``.id``, ``.nextid``, ``.about`` are caught by the prefix).
 RUNTIME_PROPERTIES = frozenset({"dynamic", "invalid", "bytes", "packets"})
@@ -193,7 +196,7 @@ def _arguments(record: Record, omit: Iterable[str] = ()) -> str:
     skip = set(omit)
     args = []
     for key in sorted(record):
-        if key in skip or key in RUNTIME_PROPERTIES or key.startswith("."):
+        if key in skip or key in RUNTIME_PROPERTIES or key in SENSITIVE_PROPERTIES or key.startswith("."):
             continue
         if not key:
             raise ValueError("a property without a name cannot be written")
