@@ -10,15 +10,19 @@ when the first of these checks runs.  ``test_flow_probed`` judges what came back
 import pytest
 
 from pytest_zengarden.checks import probes as checks
+from pytest_zengarden.errors import TargetError
 
 pytestmark = [pytest.mark.network, pytest.mark.probe]
 
 
 def _sent(flow_observations, row):
+    """The row's probes that were sent; none sent means nothing to judge, which errors (never skips)."""
     observations = flow_observations.get(row.flow_id, [])
     if not checks.sent(observations):
         reasons = sorted({o.detail for o in observations}) or ["no probe planned"]
-        pytest.skip(f"{row.flow_id}: not observable from this target's vantage points ({'; '.join(reasons)})")
+        raise TargetError(
+            f"probes for {row.flow_id}", f"none sent from this target's vantage points ({'; '.join(reasons)})"
+        )
     return observations
 
 

@@ -135,3 +135,46 @@ def test_site_env_variable_names_the_site(tmp_path: Path):
     proc = run_pytest("features/test_site_file.py", env={"ZG_SITE": str(other)})
     assert proc.returncode == 0, proc.stdout
     assert "zengarden: site othersite" in proc.stdout
+
+
+def test_a_site_file_with_a_nul_byte_names_file_and_line(tmp_path: Path):
+    text = SITE.read_text(encoding="utf-8").splitlines(keepends=True)
+    text[2] = "\0" + text[2]
+    bad = tmp_path / "site.yaml"
+    bad.write_text("".join(text), encoding="utf-8")
+    proc = run_pytest("features/test_site_file.py", "--zg-site", str(bad), "--zg-target", "offline=fixtures/recorded")
+    assert proc.returncode == 4, proc.stdout
+    assert f"{bad}:3: not valid YAML: unacceptable character #x0000 at column 1" in proc.stderr, proc.stderr
+
+
+def _lab_up_elsewhere(tmp_path: Path) -> dict[str, str]:
+    """A lab state that says the lab is up, in namespaces this process is not in."""
+    import json
+
+    state = tmp_path / "lab"
+    state.mkdir()
+    lab = {
+        "inventory": {"router": {"username": "admin", "password": {"env": "ZG_NOT_SET"}, "transport": "api"}},
+        "namespaces": ["zgT-none-management"],
+        "management_netns": "zgT-none-management",
+        "probes": {"management": {"netns": "zgT-none-management", "address": "192.168.100.10"}},
+    }
+    (state / "lab.json").write_text(json.dumps(lab))
+    return {"ZG_LAB_STATE": str(state)}
+
+
+def test_a_lab_run_from_outside_the_lab_stops_with_one_line_to_type(tmp_path: Path):
+    """With the lab up, checks run from the root namespace could only error one by one: one usage error instead."""
+    proc = run_pytest("suites/test_router.py", "--zg-target", "lab", "-q", env=_lab_up_elsewhere(tmp_path))
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, proc.stderr
+    assert "lab exec management -- " in errors[0]
+    assert " -m pytest " in errors[0] and errors[0].endswith("suites/test_router.py --zg-target lab -q"), errors[0]
+    assert "refusing to contact" not in proc.stdout and "passed" not in proc.stdout
+
+
+def test_site_checks_still_run_outside_a_running_lab(tmp_path: Path):
+    """Checks that read no target (the site file's own) have no reason to be sent into the lab."""
+    proc = run_pytest("features/test_site_file.py", "--zg-target", "lab", "-q", env=_lab_up_elsewhere(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr

@@ -1,9 +1,9 @@
 """Errors a check can meet when it talks to a target.
 
 A check that cannot reach its target must *error*, never pass: fixtures raise :class:`TargetError`
-(naming the host and the cause), and pytest reports the test as an error.  A target that cannot serve
-a kind of check at all (an offline recording has no etcd) raises :class:`TargetUnavailable`, which the
-plugin turns into a skip with the reason.
+(naming the host and the cause), and pytest reports the test as an error, also when the error is
+raised in the check's body or a Gherkin step.  What a target cannot serve at all (an offline recording
+has no etcd) errors the same way: nothing to judge is never a pass, nor a skip.
 """
 
 from __future__ import annotations

@@ -8,21 +8,25 @@ Loaded through the ``pytest11`` entry point wherever the package is installed.  
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import shlex
+import sys
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.outcomes import Failed
 
 from .analysis.firewall_eval import Firewall
 from .checks import cases as case_defs
 from .checks.conformance import Conformance
 from .checks.site import flow_matrix
-from .errors import TargetError, TargetUnavailable, UsageProblem, ZengardenError
+from .errors import UsageProblem, ZengardenError
 from .facts.host import HostView
 from .probes.plan import Observation, group_by_row, probed_rows
-from .site import Site, SiteError, load_site
-from .site.schema import Traced
+from .redaction import install_log_redaction
+from .site.loader import SiteError, load_site
+from .site.schema import Site, Traced
 from .site.validate import controls_of
 from .targets import RouterHandle, Target, TargetSpec, make_target
 
@@ -84,6 +88,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Before any client logs: credentials are masked in every record (--log-level=DEBUG, log_cli, JUnit).
+    install_log_redaction()
     for name, text in LAYER_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     config.addinivalue_line("markers", "control(id, section): the design control a check verifies")
@@ -107,6 +113,8 @@ def pytest_configure(config: pytest.Config) -> None:
         except SiteError as exc:
             raise pytest.UsageError(f"the site file has {len(exc.problems)} problem(s):\n{exc}") from None
     config.stash[SITE_KEY] = site
+    if site is not None:
+        config.pluginmanager.register(_Tally(config), "zengarden-tally")
 
     if config.getoption("provision"):
         raise pytest.UsageError(
@@ -217,15 +225,123 @@ def _record_controls(item: pytest.Item, traced_by_path: dict[str, Traced]) -> No
         item.user_properties.append(("section", section))
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """With the lab up, a run outside its namespaces could only error check by check: stop it, saying what to type."""
+    config = session.config
+    if config.stash.get(SITE_KEY, None) is None or config.stash[SPEC_KEY].kind != "lab":
+        return
+    if config.option.collectonly or not any(_needs_target(item) for item in session.items):
+        return
+    from .targets.lab import lab_outside
+
+    segment = lab_outside()
+    if segment is None:
+        return
+    exe = Path(sys.executable).parent / "zengarden"
+    zengarden = str(exe) if exe.exists() else "zengarden"
+    pytest_cmd = [sys.executable, "-m", "pytest", *config.invocation_params.args]
+    raise pytest.UsageError(
+        f"the lab is up and lab checks run only inside it; type: {zengarden} lab exec {segment} -- "
+        f"{shlex.join(pytest_cmd)}"
+    )
+
+
+def _is_check(item: pytest.Item) -> bool:
+    """Whether the item is a zengarden check: it reads the site or a target, or carries a layer marker."""
+    return (
+        "site" in getattr(item, "fixturenames", ())
+        or _needs_target(item)
+        or item.get_closest_marker("site") is not None
+    )
+
+
+def _needs_target(item: pytest.Item) -> bool:
+    """Whether the check reads a target (site-file checks do not); Gherkin steps request theirs late, so markers."""
+    if "zg_target" in getattr(item, "fixturenames", ()):
+        return True
+    return any(item.get_closest_marker(name) is not None for name in LAYER_MARKERS if name != "site")
+
+
+# ------------------------------------------------------------------------------ errors and empty runs
+class CannotJudge(Failed):
+    """The check could not judge (target unreachable, data missing): reported as an *error*, never a failure."""
+
+    __module__ = "builtins"  # as pytest's own outcomes: summaries read "CannotJudge: host: cause"
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg, pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A target error in a check body or a Gherkin step: the check errors with host and cause, no traceback."""
+    if not _is_check(item):
+        yield  # another project's test (or the plugin's own): its exceptions keep their tracebacks
+        return
+    try:
+        yield
+        return
+    except ZengardenError as exc:
+        message = str(exc)
+    # Raised outside the except block, so no chained frame (with its locals) is kept or printed.
+    raise CannotJudge(message)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if call.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(CannotJudge):
+        # pytest's terminal and its JUnit writer report a failure outside the call phase as an *error*
+        # (`<error>`): a check that could not judge must read as a broken target, not a deviating site.
+        report.when = "setup"
+    return report
+
+
+class _Tally:
+    """Counts judged checks: a session with a site in which no check passed or failed must not exit 0."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.judged = 0
+        self.skipped = 0
+        self.deselected = 0
+        self.reason: str | None = None
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += len(items)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed or (report.when == "call" and report.passed):
+            self.judged += 1
+        elif report.skipped:
+            self.skipped += 1
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        opt = self.config.option
+        if self.judged or any(
+            getattr(opt, name, False) for name in ("collectonly", "showfixtures", "show_fixtures_per_test")
+        ):
+            return
+        if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            return  # interrupted, usage error, internal error: already not a pass
+        what = [f"{n} {word}" for n, word in ((self.skipped, "skipped"), (self.deselected, "deselected")) if n]
+        self.reason = f"no check ran ({', '.join(what) or 'none collected'}): nothing was judged, so this run fails"
+        session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.reason is not None:
+            terminalreporter.write_line(f"zengarden: {self.reason}", red=True, bold=True)
+
+
 # ------------------------------------------------------------------------------------------- fixtures
 def _call(fn: Any, *args: Any) -> Any:
-    """Run a target accessor: unavailable -> skip, unreachable -> error naming host and cause."""
+    """Run a target accessor: what it cannot reach or provide errors the check, naming host and cause."""
     try:
         return fn(*args)
-    except TargetUnavailable as exc:
-        pytest.skip(str(exc))
-    except (TargetError, ZengardenError) as exc:
-        pytest.fail(str(exc), pytrace=False)
+    except ZengardenError as exc:
+        message = str(exc)
+    raise CannotJudge(message)
 
 
 @pytest.fixture(scope="session")
@@ -295,13 +411,11 @@ def blade(request: pytest.FixtureRequest, zg_target: Target, blades: dict[str, A
     if name not in blades:
         try:
             blades[name] = zg_target.blade(name)
-        except (TargetUnavailable, ZengardenError) as exc:
+        except ZengardenError as exc:
             blades[name] = exc  # remember the failure: every check on this blade reports it, none retries
     got = blades[name]
-    if isinstance(got, TargetUnavailable):
-        pytest.skip(str(got))
     if isinstance(got, Exception):
-        pytest.fail(str(got), pytrace=False)
+        raise CannotJudge(str(got))
     return got  # type: ignore[no-any-return]
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from ..errors import ZengardenError
 from .findings import Finding, failed, report
+
+
+class NothingJudged(ZengardenError):
+    """A check produced no findings: it judged nothing, so it errors (the plugin reports it so), never passes."""
 
 
 class Conformance:
@@ -16,7 +21,7 @@ class Conformance:
     def check(self, findings: Finding | list[Finding]) -> None:
         items = [findings] if isinstance(findings, Finding) else list(findings)
         if not items:
-            pytest.fail("the check produced no findings (nothing was judged)", pytrace=False)
+            raise NothingJudged(f"{self.node.nodeid}: the check produced no findings (nothing was judged)")
         props = self.node.user_properties
         for f in items:
             # A check whose control comes from what it judged (not a marker) still reports it.

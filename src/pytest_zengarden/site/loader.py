@@ -127,6 +127,13 @@ def parse_site(text: str, source: str = "<site>", base_dir: Path | None = None) 
     """Parse and validate site-file text; raise :class:`SiteError` listing every problem found."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.reader.ReaderError as exc:
+        # A character YAML refuses (a NUL byte, a control character) has no mark, only a position.
+        at_line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        detail = f"unacceptable character #x{char:04x} at column {column} ({exc.reason}); remove it"
+        raise SiteError([Problem(source, at_line, (), f"not valid YAML: {detail}")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -196,6 +203,11 @@ def _resolve_paths(site: Site, base_dir: Path) -> Site:
         updates["etcd"] = e.model_copy(
             update={"ca_file": fix(e.ca_file), "cert_file": fix(e.cert_file), "key_file": fix(e.key_file)}
         )
+    if inv.probes:
+        updates["probes"] = {
+            seg: v.model_copy(update={"key_file": fix(v.key_file)}) if v.key_file is not None else v
+            for seg, v in inv.probes.items()
+        }
     return site.model_copy(update={"inventory": inv.model_copy(update=updates)}) if updates else site
 
 

@@ -1,7 +1,7 @@
 """What every target hands out: the parsed ``--zg-target``, the router handle and the :class:`Target` base.
 
-Failures raise :class:`~pytest_zengarden.errors.TargetError` (the check errors, naming host and
-cause); what a target cannot provide at all raises :class:`~pytest_zengarden.errors.TargetUnavailable`.
+Failures raise :class:`~pytest_zengarden.errors.TargetError`: the check errors, naming host and cause.
+So does what a target cannot provide at all (etcd from a recording): nothing to judge is never a pass.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import httpx
 
-from ..errors import TargetUnavailable, UsageProblem
+from ..errors import TargetError, UsageProblem
 from ..facts.cluster import ClusterReader
 from ..facts.host import HostView
 from ..facts.router import RouterConfig
@@ -72,23 +72,23 @@ class Target:
     name = "target"
 
     def router(self) -> RouterHandle:
-        raise TargetUnavailable(f"{self.name} target has no router access")
+        raise TargetError(self.name, "this target has no router access")
 
     def cluster(self) -> ClusterReader:
-        raise TargetUnavailable(f"{self.name} target has no cluster access")
+        raise TargetError(self.name, "this target has no cluster access")
 
     def blade(self, name: str) -> HostView:
-        raise TargetUnavailable(f"{self.name} target has no blade access")
+        raise TargetError(self.name, "this target has no blade access")
 
     def etcd(self) -> Any:
-        raise TargetUnavailable(f"{self.name} target has no etcd access")
+        raise TargetError(self.name, "this target has no etcd access")
 
     def http(self) -> httpx.Client:
-        raise TargetUnavailable(f"{self.name} target has no HTTP access")
+        raise TargetError(self.name, "this target has no HTTP access")
 
     def prober(self) -> Prober:
         """Runs connection probes from a vantage point in each segment (active firewall checks)."""
-        raise TargetUnavailable(f"{self.name} target cannot send probes")
+        raise TargetError(self.name, "this target cannot send probes")
 
     @property
     def live(self) -> bool:

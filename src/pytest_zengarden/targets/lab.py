@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import TargetError, TargetUnavailable
+from ..errors import TargetError
 from ..lab.state import default_lab_state
 from ..lab.topology import WAN_LINK
 from ..probes.prober import Prober, Vantage
-from ..safety import require_lab_netns
+from ..safety import current_lab_netns, require_lab_netns
 from ..site.schema import Inventory, Site
 from .live import LiveTarget
 
@@ -50,7 +50,7 @@ class LabTarget(LiveTarget):
         data = json.loads((self.state_dir / "lab.json").read_text(encoding="utf-8"))
         probes = data.get("probes")
         if not probes:
-            raise TargetUnavailable("the lab has no probe vantage points (lab.json has no 'probes')")
+            raise TargetError("lab", f"{self.state_dir / 'lab.json'} has no 'probes': the lab has no vantage points")
         vantages = {seg: Vantage(seg, p["address"], netns=p["netns"]) for seg, p in probes.items()}
         routers = [str(s.router_address) for s in self.site.segments.values() if s.router_address is not None]
         routers.append(str(WAN_LINK.network_address + 1))
@@ -60,6 +60,31 @@ class LabTarget(LiveTarget):
         if self._problem is not None:
             raise TargetError("lab", self._problem)
         if getattr(self.inventory, section) is None:
-            # The lab grows part by part; what it does not run yet is skipped, with the reason, not failed.
-            raise TargetUnavailable(f"the lab does not provide {section} access yet")
+            # The lab is the system under test: a part it does not provide is an error, never a skip.
+            raise TargetError(
+                "lab",
+                f"{self.state_dir / 'lab.json'} has no inventory.{section}: the running lab does not provide "
+                f"{section} access; bring it up again with `zengarden lab up`",
+            )
         return super()._need(section)
+
+
+def lab_outside(state_dir: Path | None = None) -> str | None:
+    """The management segment of a running lab this process is *outside* of, else ``None``.
+
+    Lab checks reach lab addresses only from inside the lab's namespaces (:mod:`pytest_zengarden.safety`); a run
+    started elsewhere while the lab is up can only error, check by check, so the plugin stops it instead.
+    """
+    state = (state_dir or default_lab_state()) / "lab.json"
+    try:
+        data = json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # no lab up (or unreadable state): the checks report that themselves
+    if not isinstance(data, dict) or not data.get("management_netns"):
+        return None
+    namespaces = [str(n) for n in data.get("namespaces", [])]
+    if current_lab_netns(namespaces) is not None:
+        return None
+    # `zengarden lab exec` takes the segment's name: the one whose vantage namespace is management's.
+    probes = data.get("probes") or {}
+    return str(next((seg for seg, p in probes.items() if p.get("netns") == data["management_netns"]), "management"))

@@ -1,4 +1,9 @@
-"""A recording: ``router.rsc``, ``cluster/`` manifests and ``hosts/<blade>/`` file trees."""
+"""A recording: ``router.rsc``, ``cluster/`` manifests and ``hosts/<blade>/`` file trees.
+
+What the recording lacks makes the checks that read it *error*, naming the missing path: a check
+with nothing to judge never passes, and it is not skipped either (a partial recording would then
+look like a green run).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import TargetError, TargetUnavailable
+from ..errors import TargetError
 from ..facts.cluster import ClusterReader
 from ..facts.host import HostView
 from ..facts.router import RouterConfig
@@ -23,16 +28,19 @@ class OfflineTarget(Target):
         self.root = root
         self.name = f"offline={root}"
 
+    def _missing(self, path: Path, what: str) -> TargetError:
+        return TargetError(f"recording {self.root}", f"{path} is missing: the recording holds no {what}")
+
     def router(self) -> RouterHandle:
-        from ..offline.rsc import RscParseError, load_rsc
+        from ..offline.rsc import RscParseError, read_export
 
         path = self.root / "router.rsc"
-        if not path.exists():
-            raise TargetUnavailable(f"the recording {self.root} has no router.rsc")
+        if not path.is_file():
+            raise self._missing(path, "router configuration (save the router's `/export` there)")
 
         def read() -> RouterConfig:
             try:
-                return load_rsc(path)
+                return read_export(path)
             except RscParseError as exc:
                 raise TargetError(f"router (recorded at {path})", str(exc)) from None
 
@@ -42,8 +50,8 @@ class OfflineTarget(Target):
         from ..offline.manifests import ManifestCluster
 
         path = self.root / "cluster"
-        if not path.exists():
-            raise TargetUnavailable(f"the recording {self.root} has no cluster/ manifests")
+        if not path.is_dir():
+            raise self._missing(path, "cluster objects (a cluster/ directory of YAML manifests)")
         return ManifestCluster(path)
 
     def blade(self, name: str) -> HostView:
@@ -51,11 +59,12 @@ class OfflineTarget(Target):
 
         path = self.root / "hosts" / name
         if not path.is_dir():
-            raise TargetUnavailable(f"the recording {self.root} has no hosts/{name}/")
+            raise self._missing(path, f"files of blade {name} (a hosts/{name}/ tree)")
         return FileTreeHost(name, path)
 
     def etcd(self) -> Any:
-        raise TargetUnavailable("offline target: etcd health needs a live system")
+        # A recording holds configuration, not the health of running members: nothing here to judge.
+        raise TargetError(self.name, "etcd health cannot be recorded; run etcd checks against --zg-target live or lab")
 
     def http(self) -> httpx.Client:
-        raise TargetUnavailable("offline target: HTTP probes need a live system")
+        raise TargetError(self.name, "HTTP probes cannot be recorded; run them against --zg-target live or lab")
