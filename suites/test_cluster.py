@@ -6,14 +6,41 @@ Design: Layer 2 (Kubernetes configuration), Layer 3 (ingress layer), Defense in 
 import pytest
 
 from pytest_zengarden.checks import cluster as checks
+from pytest_zengarden.errors import ZengardenError
 
 pytestmark = pytest.mark.cluster
 
 
+@pytest.fixture(scope="module")
+def psa_defaults(site, zg_target, blades):
+    """The Pod Security defaults every server's API server applies, read from the blades.
+
+    An unreadable blade or file is an error of the check (never a pass on an assumed default).
+    """
+
+    def host(name):
+        if name not in blades:  # shared with the blade fixture: one connection (or failure) per blade
+            try:
+                blades[name] = zg_target.blade(name)
+            except ZengardenError as exc:
+                blades[name] = exc
+        if isinstance(blades[name], Exception):
+            raise blades[name]
+        return blades[name]
+
+    try:
+        return checks.server_psa_defaults(site, host)
+    except (ZengardenError, ValueError) as exc:
+        problem = str(exc)
+    # Failing in a fixture makes the check error (not fail); outside the except, so no chained traceback.
+    pytest.fail(f"Pod Security defaults of the servers: {problem}", pytrace=False)
+
+
 @pytest.mark.control_from("cluster.pod_security")
-def test_namespaces_pod_security(site, cluster, conformance):
-    """No namespace outside the exemptions weakens Pod Security below the design's level."""
-    conformance.check(checks.pod_security(site, cluster.list("Namespace")))
+def test_namespaces_pod_security(site, cluster, psa_defaults, conformance):
+    """No namespace outside the exemptions weakens Pod Security below the design's level (an unlabelled
+    namespace is judged by the default the servers' admission configuration really sets)."""
+    conformance.check(checks.pod_security(site, cluster.list("Namespace"), psa_defaults))
 
 
 @pytest.mark.ingress

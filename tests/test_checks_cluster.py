@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -9,10 +10,19 @@ from typing import Any
 import pytest
 
 from pytest_zengarden.checks import cluster
+from pytest_zengarden.errors import TargetError
 from pytest_zengarden.facts.cluster import KubeObject
-from pytest_zengarden.site import Site, load_site
+from pytest_zengarden.facts.host import K3S_CONFIG, PSA_CONFIG
+from pytest_zengarden.offline.hostfiles import FileTreeHost
+from pytest_zengarden.site.loader import load_site
+from pytest_zengarden.site.schema import Site
+
+from .helpers import junit_cases, run_pytest
 
 SITE_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "sites" / "zengarden.yaml"
+SERVER_K3S = (
+    Path(__file__).resolve().parent.parent / "fixtures" / "recorded" / "hosts" / "blade001" / K3S_CONFIG.lstrip("/")
+).read_text(encoding="utf-8")
 PSA = "pod-security.kubernetes.io/"
 
 
@@ -69,17 +79,146 @@ def service(
 
 
 # ---------------------------------------------------------------------------------------- pod_security
-def _one(site: Site, ns: KubeObject) -> Any:
-    [f] = cluster.pod_security(site, [ns])
+RECORDED = Path(__file__).resolve().parent.parent / "fixtures" / "recorded"
+
+
+def restricted(site: Site, server: str = "blade001") -> cluster.PsaDefaults:
+    """What the recorded servers' admission configuration sets: restricted, the site's exemptions."""
+    return cluster.PsaDefaults(
+        server,
+        {m: "restricted" for m in cluster.PSA_MODES},
+        frozenset(site.cluster.pod_security.exemptions.namespaces),
+        f"{server}:{PSA_CONFIG}",
+    )
+
+
+def _one(site: Site, ns: KubeObject, in_effect: list[cluster.PsaDefaults] | None = None) -> Any:
+    [f] = cluster.pod_security(site, [ns], [restricted(site)] if in_effect is None else in_effect)
     return f
 
 
-def test_pod_security_unlabelled_namespace_passes(site: Site) -> None:
+def recorded_host(name: str) -> FileTreeHost:
+    return FileTreeHost(name, RECORDED / "hosts" / name)
+
+
+def test_pod_security_unlabelled_namespace_passes_under_a_restricted_default(site: Site) -> None:
     f = _one(site, namespace("argocd"))
     assert f.ok
     assert f.control == "K8S-PSA-RESTRICTED"
     assert f.subject == "namespace argocd"
-    assert "cluster default" in f.message
+    assert f.message == (
+        "enforce=restricted (cluster default), audit=restricted (cluster default), warn=restricted (cluster default)"
+    )
+
+
+def test_unlabelled_namespace_fails_when_the_admission_configuration_sets_no_default(site: Site) -> None:
+    """Issue 9 (6): without an admission configuration Kubernetes' default is privileged, not restricted."""
+    k3s = SERVER_K3S.replace(f'  - "admission-control-config-file={PSA_CONFIG}"\n', "")
+    assert "admission-control-config-file" not in k3s
+    defaults = cluster.psa_in_effect("blade001", k3s, recorded_host("blade001").read_file)
+    assert defaults.levels == {"enforce": "privileged", "audit": "privileged", "warn": "privileged"}
+    f = _one(site, namespace("argocd"), [defaults])
+    assert not f.ok
+    assert f.message.startswith(
+        "enforce unlabelled, so the cluster default privileged applies (blade001 sets no "
+        "admission-control-config-file: Kubernetes' built-in default), expected restricted: label it "
+        "pod-security.kubernetes.io/enforce=restricted or set defaults.enforce: restricted on every server; "
+    )
+    # A namespace that labels every mode does not depend on the default.
+    assert _one(site, namespace("apps", enforce="restricted", audit="restricted", warn="restricted"), [defaults]).ok
+
+
+def test_unlabelled_namespace_is_judged_by_the_weakest_server(site: Site) -> None:
+    weak = cluster.PsaDefaults(
+        "blade002",
+        {"enforce": "baseline", "audit": "restricted", "warn": "restricted"},
+        frozenset(site.cluster.pod_security.exemptions.namespaces),
+        f"blade002:{PSA_CONFIG}",
+    )
+    f = _one(site, namespace("argocd"), [restricted(site), weak, restricted(site, "blade003")])
+    assert not f.ok
+    assert f"the cluster default baseline applies (blade002:{PSA_CONFIG}), expected restricted" in f.message
+    assert "audit" not in f.message
+
+
+def test_a_namespace_exempted_by_a_server_but_not_the_site_fails(site: Site) -> None:
+    loose = cluster.PsaDefaults(
+        "blade003", {m: "restricted" for m in cluster.PSA_MODES}, frozenset({"kube-system", "apps"}), "blade003:x"
+    )
+    f = _one(site, namespace("apps", enforce="restricted"), [restricted(site), loose])
+    assert not f.ok
+    assert f.message == (
+        "exempt from Pod Security by blade003:x, not by design; remove it from exemptions.namespaces there"
+    )
+
+
+def test_no_server_defaults_cannot_be_judged(site: Site) -> None:
+    with pytest.raises(ValueError, match="unlabelled namespaces cannot be judged"):
+        cluster.pod_security(site, [namespace("argocd")], [])
+
+
+def test_server_psa_defaults_from_the_recording(site: Site) -> None:
+    found = cluster.server_psa_defaults(site, recorded_host)
+    assert [d.server for d in found] == ["blade001", "blade002", "blade003"]
+    for d in found:
+        assert d.levels == {"enforce": "restricted", "audit": "restricted", "warn": "restricted"}
+        assert d.exempt == frozenset(site.cluster.pod_security.exemptions.namespaces)
+        assert d.source == f"{d.server}:{PSA_CONFIG}"
+
+
+def test_server_psa_defaults_read_errors_propagate(site: Site) -> None:
+    def host(name: str) -> FileTreeHost:
+        if name == "blade002":
+            raise TargetError("blade002 192.168.77.171:22", "timed out")
+        return recorded_host(name)
+
+    with pytest.raises(TargetError, match="timed out"):
+        cluster.server_psa_defaults(site, host)
+
+
+@pytest.mark.parametrize(
+    ("psa_text", "source", "levels"),
+    [
+        (None, f"blade001:{PSA_CONFIG} does not exist", "privileged"),
+        ("apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins: []\n",
+         f"blade001:{PSA_CONFIG} configures no PodSecurity plugin", "privileged"),
+        ("plugins:\n- name: PodSecurity\n  configuration:\n    defaults: {enforce: baseline}\n",
+         f"blade001:{PSA_CONFIG}", "baseline"),
+    ],
+)  # fmt: skip
+def test_psa_in_effect_when_the_file_says_little(site: Site, psa_text: str | None, source: str, levels: str) -> None:
+    d = cluster.psa_in_effect("blade001", SERVER_K3S, {PSA_CONFIG: psa_text}.get)
+    assert d.source == source
+    assert d.levels["enforce"] == levels
+    # A mode the configuration leaves unset is privileged (Kubernetes' default).
+    assert d.levels["warn"] == "privileged"
+
+
+def test_psa_in_effect_with_the_plugin_disabled(site: Site) -> None:
+    k3s = SERVER_K3S.replace(
+        "kube-apiserver-arg:\n", "kube-apiserver-arg:\n  - disable-admission-plugins=PodSecurity\n"
+    )
+    d = cluster.psa_in_effect("blade001", k3s, recorded_host("blade001").read_file)
+    assert d.levels["enforce"] == "privileged"
+    assert d.source == "blade001 disables the PodSecurity plugin"
+
+
+@pytest.mark.parametrize(
+    ("k3s", "psa_text", "match"),
+    [
+        ("a: [unclosed\n", "", "blade001:/etc/rancher/k3s/config.yaml: not valid YAML"),
+        (None, None, None),
+        (SERVER_K3S, "plugins:\n- name: PodSecurity\n  path: /etc/psa.yaml\n", "which the checks do not read"),
+        (SERVER_K3S, "plugins:\n- name: PodSecurity\n  configuration: {defaults: {enforce: strict}}\n",
+         "'strict' is not a Pod Security level"),
+    ],
+)  # fmt: skip
+def test_psa_in_effect_that_cannot_be_judged_raises(k3s: str | None, psa_text: str, match: str | None) -> None:
+    if match is None:  # no k3s config at all: no admission configuration, Kubernetes' built-in default
+        assert cluster.psa_in_effect("blade001", k3s, {}.get).levels["enforce"] == "privileged"
+        return
+    with pytest.raises(ValueError, match=match):
+        cluster.psa_in_effect("blade001", k3s, {PSA_CONFIG: psa_text}.get)
 
 
 @pytest.mark.parametrize("name", ["kube-system", "metallb-system", "victoria-metrics", "gitea"])
@@ -146,13 +285,43 @@ def test_pod_security_other_labels_are_ignored(site: Site) -> None:
 
 def test_pod_security_one_finding_per_namespace(site: Site) -> None:
     findings = cluster.pod_security(
-        site, [namespace("kube-system", enforce="privileged"), namespace("a"), namespace("b", warn="privileged")]
+        site,
+        [namespace("kube-system", enforce="privileged"), namespace("a"), namespace("b", warn="privileged")],
+        [restricted(site)],
     )
     assert [(f.subject, f.ok) for f in findings] == [
         ("namespace kube-system", True),
         ("namespace a", True),
         ("namespace b", False),
     ]
+
+
+@pytest.mark.parametrize(
+    ("change", "outcome", "says"),
+    [
+        # A server whose admission configuration leaves the default at privileged: unlabelled namespaces fail.
+        ("privileged-default", "failed", "namespace argocd: enforce unlabelled, so the cluster default privileged"),
+        # A server whose admission configuration cannot be read: the check errors, it does not pass.
+        ("unreadable", "error", "blade002"),
+    ],
+)
+def test_the_suite_judges_unlabelled_namespaces_by_the_servers_files(
+    tmp_path: Path, change: str, outcome: str, says: str
+) -> None:
+    copy = tmp_path / "recorded"
+    shutil.copytree(RECORDED, copy)
+    if change == "privileged-default":
+        psa = copy / "hosts" / "blade002" / PSA_CONFIG.lstrip("/")
+        psa.write_text(psa.read_text().replace('enforce: "restricted"', 'enforce: "privileged"'))
+    else:
+        shutil.rmtree(copy / "hosts" / "blade002")
+    xml = tmp_path / "j.xml"
+    proc = run_pytest(
+        "suites/test_cluster.py", "-k", "pod_security", "--zg-target", f"offline={copy}", f"--junitxml={xml}"
+    )
+    [case] = junit_cases(xml).values()
+    assert case["outcome"] == outcome, proc.stdout[-3000:]
+    assert says in proc.stdout
 
 
 # --------------------------------------------------------------------------------------- ingress_class

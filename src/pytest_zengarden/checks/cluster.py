@@ -2,37 +2,134 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
 
 from ..facts.cluster import KubeObject, labels, name_of
-from ..site.schema import Site
+from ..facts.host import K3S_CONFIG, HostView
+from ..facts.yaml_text import YamlTextError, parse
+from ..site.schema import Role, Site
 from .findings import Finding, finding
+from .hosts import apiserver_args, podsecurity_configuration, read_k3s_config
 
 PSA_ORDER = {"privileged": 0, "baseline": 1, "restricted": 2}
 PSA_MODES = ("enforce", "audit", "warn")
+# Kubernetes' PodSecurity plugin without a configuration (or a mode left unset in it) applies this level.
+PSA_BUILTIN = "privileged"
 
 
-def pod_security(site: Site, namespaces: list[KubeObject]) -> list[Finding]:
+@dataclass(frozen=True)
+class PsaDefaults:
+    """The Pod Security defaults one API server applies to unlabelled namespaces, and where they come from.
+
+    ``exempt`` are the namespaces its admission configuration exempts; ``source`` says which file (or
+    which absence) decided, for messages.
+    """
+
+    server: str
+    levels: dict[str, str]
+    exempt: frozenset[str]
+    source: str
+
+
+def psa_in_effect(server: str, k3s_text: str | None, read: Callable[[str], str | None]) -> PsaDefaults:
+    """The defaults ``server``'s API server applies: the admission configuration its k3s config names, read
+    with ``read(path)``; Kubernetes' built-in default (privileged) when none is named, the file is absent or
+    it configures no PodSecurity plugin.  Raise ``ValueError`` when the configuration cannot be judged."""
+    builtin = {m: PSA_BUILTIN for m in PSA_MODES}
+    try:
+        cfg = read_k3s_config(k3s_text) if k3s_text is not None else None
+    except YamlTextError as exc:
+        raise ValueError(f"{server}:{K3S_CONFIG}: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"{server}:{K3S_CONFIG} {exc}") from None
+    args = apiserver_args(cfg) if cfg is not None else {}
+    if "PodSecurity" in args.get("disable-admission-plugins", "").split(","):
+        return PsaDefaults(server, builtin, frozenset(), f"{server} disables the PodSecurity plugin")
+    path = args.get("admission-control-config-file")
+    if not path:
+        why = "has no k3s config" if cfg is None else "sets no admission-control-config-file"
+        return PsaDefaults(server, builtin, frozenset(), f"{server} {why}: Kubernetes' built-in default")
+    text = read(path)
+    if text is None:
+        return PsaDefaults(server, builtin, frozenset(), f"{server}:{path} does not exist")
+    try:
+        conf = podsecurity_configuration(parse(text).data)
+    except ValueError as exc:  # YamlTextError included
+        raise ValueError(f"{server}:{path}: {exc}") from None
+    if conf is None:
+        return PsaDefaults(server, builtin, frozenset(), f"{server}:{path} configures no PodSecurity plugin")
+    defaults = conf.get("defaults") or {}
+    levels = {m: str(defaults.get(m) or PSA_BUILTIN) for m in PSA_MODES}
+    unknown = [f"defaults.{m}: {lv!r}" for m, lv in levels.items() if lv not in PSA_ORDER]
+    if unknown:
+        raise ValueError(f"{server}:{path}: {', '.join(unknown)} is not a Pod Security level")
+    exempt = frozenset(str(n) for n in (conf.get("exemptions") or {}).get("namespaces") or [])
+    return PsaDefaults(server, levels, exempt, f"{server}:{path}")
+
+
+def server_psa_defaults(site: Site, blade: Callable[[str], HostView]) -> list[PsaDefaults]:
+    """:func:`psa_in_effect` for every control-plane blade, read through ``blade(name)``.
+
+    A blade or file that cannot be read raises (the caller's check errors): there is nothing to judge.
+    """
+    out = []
+    for name in site.blades_with(Role.CONTROL_PLANE):
+        host = blade(name)
+        out.append(psa_in_effect(name, host.read_file(K3S_CONFIG), host.read_file))
+    return out
+
+
+def pod_security(site: Site, namespaces: list[KubeObject], in_effect: list[PsaDefaults]) -> list[Finding]:
     """No namespace outside the exemptions lowers a Pod Security mode below the site's level.
 
-    A namespace without a label inherits the cluster default (the AdmissionConfiguration), so only
-    explicit labels can weaken it; an unknown level is reported too.
+    A mode without a label takes the cluster default: what the servers' admission configurations set
+    (``in_effect``); when they disagree, the weakest, since a request may reach any server.  A namespace
+    an admission configuration exempts without the site exempting it is not enforced at all.
     """
+    if not in_effect:
+        raise ValueError("no API server's Pod Security defaults were read: unlabelled namespaces cannot be judged")
     psa = site.cluster.pod_security
     exempt = set(psa.exemptions.namespaces)
+    weakest: dict[str, tuple[str, str]] = {}
+    for mode in PSA_MODES:
+        level = min((d.levels[mode] for d in in_effect), key=PSA_ORDER.__getitem__)
+        weakest[mode] = (level, "; ".join(d.source for d in in_effect if d.levels[mode] == level))
     out = []
     for ns in namespaces:
         name = name_of(ns)
         if name in exempt:
             out.append(finding(psa, f"namespace {name}", True, "exempt by design"))
             continue
+        exempted_by = [d.source for d in in_effect if name in d.exempt]
+        if exempted_by:
+            out.append(
+                finding(
+                    psa,
+                    f"namespace {name}",
+                    False,
+                    f"exempt from Pod Security by {'; '.join(exempted_by)}, not by design; "
+                    "remove it from exemptions.namespaces there",
+                )
+            )
+            continue
         lbl = labels(ns)
-        problems = []
+        problems, state = [], []
         for mode in PSA_MODES:
             want = getattr(psa, mode)
             have = lbl.get(f"pod-security.kubernetes.io/{mode}")
             if have is None:
+                level, source = weakest[mode]
+                state.append(f"{mode}={level} (cluster default)")
+                if PSA_ORDER[level] < PSA_ORDER[want]:
+                    problems.append(
+                        f"{mode} unlabelled, so the cluster default {level} applies ({source}), expected {want}: "
+                        f"label it pod-security.kubernetes.io/{mode}={want} or set defaults.{mode}: {want} "
+                        "on every server"
+                    )
                 continue
+            state.append(f"{mode}={have} (label)")
             if have not in PSA_ORDER:
                 problems.append(f"{mode}={have!r} is not a Pod Security level")
             elif PSA_ORDER[have] < PSA_ORDER[want]:
@@ -40,7 +137,7 @@ def pod_security(site: Site, namespaces: list[KubeObject]) -> list[Finding]:
         if problems:
             out.append(finding(psa, f"namespace {name}", False, "; ".join(problems) + " (not exempt)"))
         else:
-            out.append(finding(psa, f"namespace {name}", True, f"{psa.enforce} (label or cluster default)"))
+            out.append(finding(psa, f"namespace {name}", True, ", ".join(state)))
     return out
 
 
