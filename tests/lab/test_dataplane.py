@@ -110,12 +110,55 @@ def udp(src: str, dst: str, port: int, sport: int | None = None) -> Flow:
     return Flow("udp", src, dst, port, sport)
 
 
+# Empties the router's connection-tracking table through ctnetlink (IPCTNL_MSG_CT_DELETE without a tuple
+# deletes every entry; conntrack-tools is not needed), once per input line.  Runs inside the router
+# namespace for the whole module: a process per flush would cost more than the flushes.
+FLUSH_CONNTRACK = """
+import socket, struct, sys
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
+body = struct.pack("=BBH", socket.AF_INET, 0, 0)  # nfgenmsg: family, version, res_id
+msg_type = (1 << 8) | 2  # NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_DELETE
+for seq, _ in enumerate(sys.stdin, 1):
+    s.sendto(struct.pack("=IHHII", 16 + len(body), msg_type, 0x1 | 0x4, seq, 0) + body, (0, 0))  # REQUEST|ACK
+    reply = s.recv(4096)
+    err = struct.unpack_from("=i", reply, 16)[0] if struct.unpack_from("=H", reply, 4)[0] == 2 else 0
+    print(f"errno {-err}" if err else "ok", flush=True)
+"""
+
+
 class Lab:
     """Handle on the running namespaces: load a configuration into the router, probe flows."""
 
+    def __init__(self) -> None:
+        self._flusher = subprocess.Popen(
+            ["ip", "netns", "exec", R, sys.executable, "-I", "-S", "-c", FLUSH_CONNTRACK],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def flush_conntrack(self) -> None:
+        assert self._flusher.stdin is not None and self._flusher.stdout is not None
+        self._flusher.stdin.write("flush\n")
+        self._flusher.stdin.flush()
+        ready, _, _ = select.select([self._flusher.stdout], [], [], 10)
+        answer = self._flusher.stdout.readline().strip() if ready else "no answer within 10 s"
+        assert answer == "ok", f"conntrack flush in {R} failed: {answer}"
+
+    def close(self) -> None:
+        self._flusher.terminate()
+        self._flusher.communicate(timeout=5)
+
     def apply(self, config: RouterConfig) -> str:
+        """Load ``config`` and forget every tracked connection: the next probes are new connections.
+
+        Without the flush, a UDP probe whose random source port repeats an answered probe of an earlier
+        rule set (within conntrack's 30 s) is *established* to the new rules, not new -- what every
+        expectation here assumes (see test_an_earlier_probe_does_not_decide_a_later_one).
+        """
         script = compile_ruleset(config)
         in_ns(R, "nft", "-f", "-", input=script)
+        self.flush_conntrack()
         return script
 
     def run(self, flows: Sequence[Flow]) -> list[dict[str, Any]]:
@@ -201,7 +244,11 @@ def lab() -> Iterator[Lab]:
         listeners.append(start_listener(S, SERVER_TCP, SERVER_UDP))
         listeners.append(start_listener(C1, C1_TCP, C1_UDP))
         listeners.append(start_listener(R, ROUTER_TCP, ROUTER_UDP))
-        yield Lab()
+        handle = Lab()
+        try:
+            yield handle
+        finally:
+            handle.close()
     finally:
         for proc in listeners:
             proc.terminate()
@@ -563,6 +610,31 @@ def test_reapplying_replaces_the_table_and_ids_trace_back(lab: Lab) -> None:
     assert lab.results([tcp(H10, SRV, 22), tcp(H10, SRV, 80)]) == ["filtered", "open"]
     lab.apply(config())
     assert lab.results([tcp(H10, SRV, 22)]) == ["open"]
+
+
+def test_an_earlier_probe_does_not_decide_a_later_one(lab: Lab) -> None:
+    """A probe that repeats the 5-tuple of an answered earlier probe still meets the rules as a new connection.
+
+    The kernel picks UDP source ports at random, so across hypothesis examples a probe now and then reuses
+    one whose conntrack entry (answered under a rule set that reads connection state: established, 30 s)
+    is still there.  Under a rule set that rejects
+    established packets from the client, the router then answered ICMP net-unreachable where the evaluator,
+    reading a new connection, predicted an answer: the flake hypothesis could not reproduce.  Here the
+    source port is fixed, so the reuse happens every time.
+    """
+    flow = udp(H10, SRV, 53, sport=20100)
+    # A rule set that reads connection state (without one, the kernel tracks no connection in the namespace).
+    lab.apply(config([EST]))
+    assert lab.results([flow]) == ["open"]  # answered: conntrack now tracks this 5-tuple as established
+    cfg = config([fwd(action="accept", in_interface="eth-clu"), fwd(action="reject", connection_state="established")])
+    assert evaluator_observations(Firewall(cfg), flow) == {"open"}  # a new connection, answered
+    # The condition itself: the rules loaded over the earlier probe's entry, which then decides.
+    in_ns(R, "nft", "-f", "-", input=compile_ruleset(cfg))
+    stale = lab.run([flow])[0]
+    assert stale["result"] == "rejected" and stale["detail"].startswith("ICMP net-unreachable from 192.168.88.1")
+    lab.apply(cfg)  # what every test does: the rules, and no connection from before
+    fresh = lab.run([flow])[0]
+    assert fresh["result"] == "open", fresh["detail"]
 
 
 # --- property: random rule sets agree with a first-match oracle -----------------------------------------

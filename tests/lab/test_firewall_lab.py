@@ -21,7 +21,7 @@ import pytest
 
 from pytest_zengarden.lab.deviations import CATALOGUE
 from pytest_zengarden.lab.lifecycle import Lab
-from pytest_zengarden.site import load_site
+from pytest_zengarden.site.loader import load_site
 
 from ..helpers import REPO, SITE, junit_cases
 
@@ -31,6 +31,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 SUITES = ("suites/test_firewall.py", "suites/test_firewall_probes.py", "suites/test_router.py")
+NOT_IN_CONFIG = "test: not in the RouterOS config"
 TELNET_FROM = ("cluster", "home", "management", "wireguard")  # LAN segments: the input chain admits them
 
 # deviation -> the checks it must fail (and nothing else may fail)
@@ -57,9 +58,11 @@ EXPECTED_FAILURES: dict[str, set[str]] = {
 }
 
 
-@pytest.fixture
-def make_lab(tmp_path: Path) -> Iterator[Lab]:
-    lab = Lab(load_site(SITE), SITE, tmp_path / "state", progress=lambda msg: None)
+@pytest.fixture(scope="module")
+def make_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """One lab for the module: ``up()`` rebuilds only when a test asks for another mode or deviation, so
+    the tests that want the default lab run in a row and share it (each build costs ~20 s)."""
+    lab = Lab(load_site(SITE), SITE, tmp_path_factory.mktemp("firewall-lab") / "state", progress=lambda msg: None)
     yield lab
     lab.down()
 
@@ -94,27 +97,22 @@ def test_default_lab_passes_every_firewall_check(make_lab: Lab, tmp_path: Path) 
     assert len(probed) > 40 and len({n for n in cases if n.startswith("test_flow[")}) > len(probed)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_FAILURES))
-def test_network_deviation_fails_exactly_its_checks(make_lab: Lab, tmp_path: Path, name: str) -> None:
-    make_lab.up(deviate=[name])
-    cases = run_suites(make_lab, tmp_path / "j.xml")
-    assert not outcomes(cases, "error")
-    assert outcomes(cases, "failed") == EXPECTED_FAILURES[name]
-    for test in EXPECTED_FAILURES[name]:
-        props = cases[test]["props"]
-        assert CATALOGUE[name].breaks in props["control"], (test, props)
-        messages = "\n".join(props["deviation"])
-        if test.startswith(("test_flow[", "test_other_protocols", "test_no_inbound", "test_router_access")):
-            assert "rule #" in messages, messages  # the firewall checks name the deciding rule
-    # The data plane agrees with the (wrong) configuration: the differential check passes throughout.
-    assert not {n for n in outcomes(cases, "failed") if n.startswith("test_flow_agrees")}
-
-
 def test_differential_check_catches_a_data_plane_that_ignores_its_configuration(make_lab: Lab, tmp_path: Path) -> None:
     make_lab.up()
+    try:
+        _differential(make_lab, tmp_path)
+    finally:  # the next test shares this lab: take the rule out again
+        listing = in_router("nft", "-a", "list", "chain", "inet", "zg_routeros", "forward")
+        for line in listing.splitlines():
+            if NOT_IN_CONFIG in line:
+                handle = line.rsplit("# handle ", 1)[1].strip()
+                in_router("nft", "delete", "rule", "inet", "zg_routeros", "forward", "handle", handle)
+
+
+def _differential(make_lab: Lab, tmp_path: Path) -> None:
     # Behind the configuration's back: the kernel drops home -> cluster HTTPS the config accepts.
     in_router("nft", "insert", "rule", "inet", "zg_routeros", "forward", "ip", "saddr", "192.168.88.0/24",
-              "tcp", "dport", "443", "drop", "comment", '"test: not in the RouterOS config"')  # fmt: skip
+              "tcp", "dport", "443", "drop", "comment", f'"{NOT_IN_CONFIG}"')  # fmt: skip
     cases = run_suites(make_lab, tmp_path / "j.xml", "-k", "home and cluster")
     assert outcomes(cases, "failed") == {
         "test_flow_probed[home->cluster:tcp/443]",
@@ -123,32 +121,6 @@ def test_differential_check_catches_a_data_plane_that_ignores_its_configuration(
     message = "\n".join(cases["test_flow_agrees[home->cluster:tcp/443]"]["props"]["deviation"])
     assert "config accepts it (rule #" in message and "but it was filtered" in message, message
     assert cases["test_flow[home->cluster:tcp/443]"]["outcome"] == "passed"  # the configuration is right
-
-
-def test_offline_export_judges_like_the_live_lab(make_lab: Lab, tmp_path: Path) -> None:
-    make_lab.up(deviate=["home-ssh", "mgmt-inbound", "telnet-on"])
-    live = run_suites(make_lab, tmp_path / "live.xml", "-m", "not probe")
-    # The same router read over the API, saved as an export, judged by the offline target.
-    recorded = tmp_path / "recorded"
-    recorded.mkdir()
-    export = subprocess.run(
-        ["ip", "netns", "exec", "zg-management", sys.executable, "-c",
-         "from pytest_zengarden.offline.rsc_render import render_rsc\n"
-         "from pytest_zengarden.site import load_site\n"
-         "from pytest_zengarden.targets.lab import LabTarget\n"
-         f"t = LabTarget(load_site({str(SITE)!r}))\n"
-         "print(render_rsc(t.router().config), end='')\n"
-         "t.close()\n"],
-        cwd=REPO, capture_output=True, text=True, timeout=60, env={**os.environ, "ZG_LAB_STATE": str(make_lab.dir)},
-    )  # fmt: skip
-    assert export.returncode == 0, export.stderr
-    (recorded / "router.rsc").write_text(export.stdout, encoding="utf-8")
-    offline = run_suites(make_lab, tmp_path / "offline.xml", "-m", "not probe", target=f"offline={recorded}")
-    assert set(live) == set(offline)
-    assert {n: c["outcome"] for n, c in live.items()} == {n: c["outcome"] for n, c in offline.items()}
-    assert outcomes(live, "failed") >= {"test_flow[home->cluster:tcp/1-79]", "test_no_inbound[management]"}
-    for name in outcomes(live, "failed"):
-        assert live[name]["props"]["deviation"] == offline[name]["props"]["deviation"], name
 
 
 SSH_PROBES = """
@@ -189,3 +161,45 @@ def test_probes_over_ssh_from_a_site_host_behave_like_the_namespace_ones(make_la
         ["192.168.88.10", "192.168.77.171", "filtered"],  # home -> cluster 8080: denied
         ["192.168.100.10", "192.168.77.171", "open"],  # management -> all; UDP echoed over SSH
     ]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FAILURES))
+def test_network_deviation_fails_exactly_its_checks(make_lab: Lab, tmp_path: Path, name: str) -> None:
+    make_lab.up(deviate=[name])
+    cases = run_suites(make_lab, tmp_path / "j.xml")
+    assert not outcomes(cases, "error")
+    assert outcomes(cases, "failed") == EXPECTED_FAILURES[name]
+    for test in EXPECTED_FAILURES[name]:
+        props = cases[test]["props"]
+        assert CATALOGUE[name].breaks in props["control"], (test, props)
+        messages = "\n".join(props["deviation"])
+        if test.startswith(("test_flow[", "test_other_protocols", "test_no_inbound", "test_router_access")):
+            assert "rule #" in messages, messages  # the firewall checks name the deciding rule
+    # The data plane agrees with the (wrong) configuration: the differential check passes throughout.
+    assert not {n for n in outcomes(cases, "failed") if n.startswith("test_flow_agrees")}
+
+
+def test_offline_export_judges_like_the_live_lab(make_lab: Lab, tmp_path: Path) -> None:
+    make_lab.up(deviate=["home-ssh", "mgmt-inbound", "telnet-on"])
+    live = run_suites(make_lab, tmp_path / "live.xml", "-m", "not probe")
+    # The same router read over the API, saved as an export, judged by the offline target.
+    recorded = tmp_path / "recorded"
+    recorded.mkdir()
+    export = subprocess.run(
+        ["ip", "netns", "exec", "zg-management", sys.executable, "-c",
+         "from pytest_zengarden.offline.rsc_render import render_rsc\n"
+         "from pytest_zengarden.site.loader import load_site\n"
+         "from pytest_zengarden.targets.lab import LabTarget\n"
+         f"t = LabTarget(load_site({str(SITE)!r}))\n"
+         "print(render_rsc(t.router().config), end='')\n"
+         "t.close()\n"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, env={**os.environ, "ZG_LAB_STATE": str(make_lab.dir)},
+    )  # fmt: skip
+    assert export.returncode == 0, export.stderr
+    (recorded / "router.rsc").write_text(export.stdout, encoding="utf-8")
+    offline = run_suites(make_lab, tmp_path / "offline.xml", "-m", "not probe", target=f"offline={recorded}")
+    assert set(live) == set(offline)
+    assert {n: c["outcome"] for n, c in live.items()} == {n: c["outcome"] for n, c in offline.items()}
+    assert outcomes(live, "failed") >= {"test_flow[home->cluster:tcp/1-79]", "test_no_inbound[management]"}
+    for name in outcomes(live, "failed"):
+        assert live[name]["props"]["deviation"] == offline[name]["props"]["deviation"], name

@@ -15,7 +15,7 @@ import pytest
 from pytest_zengarden.cli import main as cli
 from pytest_zengarden.lab.deviations import CATALOGUE
 from pytest_zengarden.lab.lifecycle import Lab
-from pytest_zengarden.site import load_site
+from pytest_zengarden.site.loader import load_site
 
 from ..helpers import REPO, SITE, junit_cases
 from .test_lab import probe
@@ -26,9 +26,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def make_lab(tmp_path: Path) -> Iterator[Lab]:
-    lab = Lab(load_site(SITE), SITE, tmp_path / "state", progress=lambda msg: None)
+@pytest.fixture(scope="module")
+def make_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """One lab for the module: ``up()`` rebuilds only when a test asks for another mode or deviation
+    (each build costs ~20 s); test_switching_mode_rebuilds_the_lab then starts from the bare lab before it."""
+    lab = Lab(load_site(SITE), SITE, tmp_path_factory.mktemp("lab-modes") / "state", progress=lambda msg: None)
     yield lab
     lab.down()
 

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import librouteros
 import pytest
-from librouteros.exceptions import FatalError, TrapError
+from librouteros.exceptions import ConnectionClosed, FatalError, TrapError
 from librouteros.protocol import decode_length, determine_length, encode_sentence
 from librouteros.query import And, Key, Or
 
+from pytest_zengarden.clients.router import RouterApiClient
+from pytest_zengarden.errors import TargetError
 from pytest_zengarden.lab.routeros import (
     ConfigStore,
     EmulatorThread,
@@ -429,17 +431,63 @@ def test_initial_apply_and_failing_start() -> None:
 
 
 def test_ip_service_decides_who_the_api_serves(emulator: EmulatorThread) -> None:
-    """A client /ip/service does not admit is disconnected before the login; admitted ones are served."""
+    """Like RouterOS: a client outside address= gets the handshake, then end-of-stream before the login reply.
+
+    librouteros then raises ConnectionClosed, every time (the emulator never lets a RST overtake its FIN).
+    A disabled service does not listen (RouterOS: connection refused); the emulator resets the connection
+    at once, so the client's first send or read fails with ConnectionResetError and no byte arrives.
+    """
     store = emulator.store
     store.set("/ip/service", "api", {"address": "10.99.0.0/16"})
-    with pytest.raises((FatalError, ConnectionError, OSError)):
-        connect(emulator).close()
+    for _ in range(5):  # was a coin toss between ConnectionClosed and ConnectionResetError
+        with pytest.raises(ConnectionClosed):
+            connect(emulator).close()
+    raw = Raw(emulator.address("api"))  # the handshake completed: a port scan shows the port open
+    raw.send("/login", "=name=admin", f"=password={PASSWORD}")
+    assert raw.sock.recv(1) == b""  # an orderly end, no !fatal, no !trap
+    raw.close()
     store.set("/ip/service", "api", {"address": "10.99.0.0/16,127.0.0.0/8"})
     api = connect(emulator)
     assert list(api.path("/system/identity"))
     api.close()
     store.set("/ip/service", "api", {"disabled": "true", "address": ""})
-    with pytest.raises((FatalError, ConnectionError, OSError)):
-        connect(emulator).close()
+    for _ in range(5):
+        with pytest.raises(ConnectionResetError):
+            connect(emulator).close()
     store.set("/ip/service", "api", {"disabled": "false"})
     connect(emulator).close()
+
+
+def test_ip_service_turns_tls_clients_away_before_the_handshake(
+    emulator: EmulatorThread, tls_files: tuple[Path, Path]
+) -> None:
+    """api-ssl decides before TLS: a client outside address= never sees a ServerHello; TLS still serves the rest."""
+    host, port = emulator.address("api-ssl")
+    ctx = ssl.create_default_context(cafile=str(tls_files[0]))
+    ctx.check_hostname = False
+
+    def login() -> None:
+        librouteros.connect(host, "admin", PASSWORD, port=port, timeout=5, ssl_wrapper=ctx.wrap_socket).close()
+
+    emulator.store.set("/ip/service", "api-ssl", {"address": "10.99.0.0/16"})
+    for _ in range(3):
+        with pytest.raises(ssl.SSLEOFError):
+            login()
+    emulator.store.set("/ip/service", "api-ssl", {"disabled": "true", "address": ""})
+    with pytest.raises(ConnectionResetError):
+        login()
+    emulator.store.set("/ip/service", "api-ssl", {"disabled": "false"})
+    login()
+
+
+def test_plugin_client_names_the_ip_service_cause(emulator: EmulatorThread) -> None:
+    """The plugin's API client turns the silent close into a TargetError that points at /ip/service."""
+    host, port = emulator.address("api")
+    emulator.store.set("/ip/service", "api", {"address": "10.99.0.0/16"})
+    with pytest.raises(TargetError, match=r"closed the connection before answering.*/ip/service api") as exc:
+        RouterApiClient(host, "admin", PASSWORD, port=port)
+    assert exc.value.__cause__ is None and exc.value.__context__ is None
+    assert PASSWORD not in str(exc.value)
+    emulator.store.set("/ip/service", "api", {"disabled": "true", "address": ""})
+    with pytest.raises(TargetError, match="connection reset by peer"):
+        RouterApiClient(host, "admin", PASSWORD, port=port)

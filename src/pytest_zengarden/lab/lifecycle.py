@@ -190,8 +190,10 @@ class Lab:
         cp = plan_control_plane(self.site, {b: self.plan.ns(b) for b in self.site.blades}, self.dir)
         write_control_plane_files(cp)
         self._observability(state, cp)
-        self._ingress(state)
+        vips_held = self._ingress(state)
+        # keepalived elects its VRRP master (a few seconds) while the control plane starts.
         self._control_plane(state, bare, cp)
+        vips_held()
         self._write_lab_json(secrets_dir)
 
     # ---------------------------------------------------------------- wireguard
@@ -407,11 +409,12 @@ class Lab:
             self._wait_listening(ns, port, name)
         self.observability_urls = obs.urls
 
-    def _ingress(self, state: LabState) -> None:
+    def _ingress(self, state: LabState) -> Callable[[], None]:
+        """Start nginx and keepalived; returns the wait for the VIPs (so other work can overlap it)."""
         from .ingress import plan_ingress
 
         if not self.site.ingress:
-            return
+            return lambda: None
         plan = plan_ingress(
             self.site, self.dir, self.dir / "pki", tls_override="1.2" if "tls12" in state.deviations else None
         )
@@ -429,7 +432,9 @@ class Lab:
             return all(f" {vip}/" in held for vip in plan.vips.values())
 
         # VRRP elects a master after a few advertisement intervals: wait, so `up` returns a serving ingress.
-        _wait(vips_held, 15, f"keepalived did not place the ingress VIPs {sorted(plan.vips.values())}")
+        return functools.partial(
+            _wait, vips_held, 15, f"keepalived did not place the ingress VIPs {sorted(plan.vips.values())}"
+        )
 
     def _control_plane(self, state: LabState, bare: bool, plan: ControlPlanePlan) -> None:
         from .controlplane import start_control_plane
@@ -537,7 +542,14 @@ class Lab:
             return True
 
     def _down(self, state: LabState) -> None:
-        _stop_all(list(reversed(state.processes)))
+        # Told to stop together, etcd and the API servers outlast the grace period: the API servers exit
+        # within a second while etcd still serves them, so they go first.  etcd itself, with every member
+        # stopping at once, waits out a leadership transfer to members that are leaving too (the election
+        # timeout, 5 s); `down` deletes its data right after, so its members are killed, not asked.
+        procs = list(reversed(state.processes))
+        etcd = [p for p in procs if p.name.startswith("etcd-")]
+        _stop_all([p for p in procs if p not in etcd])
+        _stop_all(etcd, grace=0)
         for proc in state.processes:
             if proc.name.startswith("wireguard-go-"):
                 (WG_SOCKETS / f"{proc.argv[-1]}.sock").unlink(missing_ok=True)
@@ -657,6 +669,15 @@ def _stop_all(procs: list[ProcessRecord], grace: float = 5.0) -> None:
     for proc in running:
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGKILL)
+    # SIGKILL is delivered asynchronously: return once they are gone (bounded), so callers see them gone.
+    deadline = time.monotonic() + 2.0
+    while running and time.monotonic() < deadline:
+        for proc in running:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(proc.pid, os.WNOHANG)
+        running = [p for p in running if _alive(p)]
+        if running:
+            time.sleep(0.02)
 
 
 def load_lab_json(state_dir: Path | None = None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import ssl
 from collections.abc import Iterable, MutableSet
 
 from .schema import MSG, RouterOsError
-from .service_gate import turn_away
+from .service_gate import admit
 from .store import CommandResult, ConfigStore
 
 __all__ = ["decode_length_prefix", "encode_length", "encode_sentence", "serve_api"]
@@ -241,7 +241,8 @@ async def serve_api(
     label = "api-ssl" if ssl_context is not None else "api"
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if turn_away(store, label, writer, LOG):
+        # /ip/service decides before TLS, as RouterOS does: a client it turns away never gets a handshake.
+        if not await admit(store, label, reader, writer, LOG, ssl_context):
             return
         if connections is not None:
             connections.add(writer)
@@ -251,4 +252,4 @@ async def serve_api(
             if connections is not None:
                 connections.discard(writer)
 
-    return await asyncio.start_server(handle, host, port, ssl=ssl_context)
+    return await asyncio.start_server(handle, host, port)  # TLS, if any, starts in admit()

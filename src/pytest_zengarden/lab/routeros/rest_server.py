@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .query import equality_words
 from .schema import MENUS, MSG, RouterOsError
-from .service_gate import turn_away
+from .service_gate import admit
 from .store import ConfigStore, unknown_component
 
 __all__ = ["serve_rest"]
@@ -288,7 +288,8 @@ async def serve_rest(
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         who = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        if turn_away(store, label, writer, LOG):
+        # /ip/service decides before TLS, as RouterOS does: a client it turns away never gets a handshake.
+        if not await admit(store, label, reader, writer, LOG, ssl_context):
             return
         if connections is not None:
             connections.add(writer)
@@ -327,4 +328,4 @@ async def serve_rest(
             with contextlib.suppress(ConnectionError, OSError, ssl.SSLError, asyncio.CancelledError):
                 await writer.wait_closed()
 
-    return await asyncio.start_server(handle, host, port, ssl=ssl_context, limit=MAX_HEAD)
+    return await asyncio.start_server(handle, host, port, limit=MAX_HEAD)  # TLS, if any, starts in admit()
