@@ -9,6 +9,7 @@ A deviation names the rule that decided it.  What packets do is checked by ``tes
 import pytest
 
 from pytest_zengarden.checks import firewall as checks
+from pytest_zengarden.checks import ipv6
 
 pytestmark = [pytest.mark.network, pytest.mark.router]
 
@@ -26,3 +27,13 @@ def test_other_protocols(site, firewall, other_protocols, conformance):
 def test_no_inbound(site, firewall, protected_segment, conformance):
     """A segment the design closes to all others (management) accepts no new connection from any of them."""
     conformance.check(checks.no_inbound(site, firewall, protected_segment))
+
+
+def test_ipv6_segmentation(site, router, ipv6_pair, conformance):
+    """IPv6 is no way around the matrix: off between the pair, or its forward chain denies what the matrix denies."""
+    conformance.check(ipv6.segmentation(site, router.config, ipv6_pair))
+
+
+def test_address_lists(site, firewall, conformance):
+    """Every address list a filter rule uses is defined (an undefined one silently matches nothing)."""
+    conformance.check(checks.address_lists(site, firewall))

@@ -730,3 +730,61 @@ def test_nft_accepts_the_whole_table_at_once() -> None:
     script = compile_ruleset(RouterConfig.from_records(merged, source="merged"))
     proc = nft_accepts(script)
     assert proc.returncode == 0, f"nft -c refused:\n{proc.stderr}\n{script}"
+
+
+# --- /ipv6 firewall: its own table (family ip6) -------------------------------------------------------------
+
+V6 = RouterConfig.from_records(
+    {
+        "/ip/firewall/filter": [fwd(_id="*1", action="drop", comment="ipv4 only")],
+        "/ipv6/firewall/address-list": [
+            {"list": "trusted6", "address": "fd00:88::10/127"},
+            {"list": "trusted6", "address": "fd00:88::12"},
+        ],
+        "/ipv6/firewall/filter": [
+            fwd(_id="*A", action="accept", connection_state="established,related"),
+            fwd(_id="*B", action="accept", src_address_list="trusted6", dst_address="fd00:77::/64", protocol="tcp",
+                dst_port="22"),
+            fwd(_id="*C", action="reject", src_address="!fd00::/8"),
+            fwd(_id="*D", action="reject", reject_with="icmp-admin-prohibited", protocol="icmpv6"),
+            fwd(_id="*E", action="drop", in_interface="eth-home"),
+        ],
+    },
+    source="v6",
+)  # fmt: skip
+
+
+def test_ipv6_filter_compiles_to_an_ip6_table_of_its_own() -> None:
+    script = compile_ruleset(V6, table="zg_routeros6", family=6)
+    assert "add table ip6 zg_routeros6\ndelete table ip6 zg_routeros6\ntable ip6 zg_routeros6 {" in script
+    assert "nfproto" not in script and "ipv4 only" not in script and "chain dstnat" not in script
+    assert "type ipv6_addr; flags interval;" in script
+    assert "elements = { fd00:88::10-fd00:88::12 }" in script
+    assert "ip6 saddr @al_trusted6" in line(script, "*B") and "ip6 daddr fd00:77::/64" in line(script, "*B")
+    assert line(script, "*C").startswith("ip6 saddr != fd00::/8 counter reject with icmpv6 type no-route")
+    assert "reject with icmpv6 type admin-prohibited" in line(script, "*D")
+    # The IPv4 table is untouched by /ipv6 rules and still lets IPv6 through to the ip6 table.
+    v4 = compile_ruleset(V6)
+    assert "*B" not in v4 and "meta nfproto ipv6 accept" in v4 and "ipv4 only" in v4
+
+
+def test_ipv6_table_refuses_what_it_cannot_emulate() -> None:
+    nat = RouterConfig.from_records({"/ipv6/firewall/nat": [{"chain": "srcnat", "action": "masquerade"}]}, "v6")
+    with pytest.raises(CompileError, match="does not emulate IPv6 NAT"):
+        compile_ruleset(nat, family=6)
+    ipv4_in_v6 = RouterConfig.from_records({"/ipv6/firewall/filter": [fwd(src_address="192.168.1.0/24")]}, "v6")
+    with pytest.raises(CompileError, match="not an IPv6 address"):
+        compile_ruleset(ipv4_in_v6, family=6)
+    odd = RouterConfig.from_records(
+        {"/ipv6/firewall/filter": [fwd(action="reject", reject_with="icmp-headers-too-long")]}, "v6"
+    )
+    with pytest.raises(CompileError, match="unknown reject-with 'icmp-headers-too-long'"):
+        compile_ruleset(odd, family=6)
+
+
+@needs_netns
+@pytest.mark.usefixtures("nft_check")
+def test_nft_accepts_the_ipv6_table_next_to_the_ipv4_one() -> None:
+    script = compile_ruleset(V6) + compile_ruleset(V6, table="zg_routeros6", family=6)
+    proc = nft_accepts(script)
+    assert proc.returncode == 0, f"nft -c refused:\n{proc.stderr}\n{script}"

@@ -28,16 +28,43 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from ipaddress import AddressValueError, IPv4Address, IPv4Network, NetmaskValueError
+from ipaddress import (
+    AddressValueError,
+    IPv4Address,
+    IPv4Network,
+    IPv6Address,
+    IPv6Network,
+    NetmaskValueError,
+    ip_address,
+)
 
 from ..errors import ZengardenError
-from ..facts.router import Record, RouterConfig, as_bool, split_list
-from .intervals import ADDRESSES, EMPTY, PORTS, PROTOCOL_NUMBERS, Ints
+from ..facts.router import Record, RouterConfig, as_bool, interface_list_members, split_list
+from .intervals import ADDRESSES, EMPTY, PORTS, PROTOCOL_NUMBERS, Ints, address_space
 
 FILTER_MENU = "/ip/firewall/filter"
 ADDRESS_LIST_MENU = "/ip/firewall/address-list"
 IFACE_LIST_MENU = "/interface/list"
+# /ipv6/firewall is a table of its own with the same rule syntax; it judges IPv6 packets only.
+FILTER_MENU6 = "/ipv6/firewall/filter"
+ADDRESS_LIST_MENU6 = "/ipv6/firewall/address-list"
+# family -> (filter, address lists, every table whose rules can add to an address list)
+FAMILY_MENUS: dict[int, tuple[str, str, tuple[str, ...]]] = {
+    4: (FILTER_MENU, ADDRESS_LIST_MENU, (FILTER_MENU, "/ip/firewall/nat", "/ip/firewall/mangle", "/ip/firewall/raw")),
+    6: (
+        FILTER_MENU6,
+        ADDRESS_LIST_MENU6,
+        (FILTER_MENU6, "/ipv6/firewall/nat", "/ipv6/firewall/mangle", "/ipv6/firewall/raw"),
+    ),
+}
 IFACE_MEMBER_MENU = "/interface/list/member"
+# Every router menu the evaluator reads (the live snapshot prints them; facts/routeros_defaults.py
+# completes them).
+READS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        [IFACE_LIST_MENU, IFACE_MEMBER_MENU, *(m for f, a, tables in FAMILY_MENUS.values() for m in (f, a, *tables))]
+    )
+)
 
 BUILTIN_CHAINS = frozenset({"input", "forward", "output"})
 TERMINAL = frozenset({"accept", "drop", "reject", "tarpit"})
@@ -121,12 +148,18 @@ class Box:
         return out
 
     @classmethod
+    def space(cls, family: int) -> Box:
+        """Every packet of an IP family (4 or 6): all addresses, protocols and ports."""
+        every = address_space(family)
+        return cls(every, every)
+
+    @classmethod
     def packet(cls, src: str, dst: str, protocol: str | int, sport: int = 0, dport: int = 0) -> Box:
-        """The box of exactly one packet (ports 0 for protocols without ports)."""
+        """The box of exactly one packet (ports 0 for protocols without ports); IPv4 or IPv6 addresses."""
         number = protocol if isinstance(protocol, int) else PROTOCOLS[protocol]
         return cls(
-            Ints.point(int(IPv4Address(src))),
-            Ints.point(int(IPv4Address(dst))),
+            Ints.point(int(ip_address(src))),
+            Ints.point(int(ip_address(dst))),
             Ints.point(number),
             Ints.point(sport),
             Ints.point(dport),
@@ -208,19 +241,24 @@ def _negation(value: str) -> tuple[bool, str]:
     return (True, text[1:].strip()) if text.startswith("!") else (False, text)
 
 
-def parse_addresses(text: str) -> Ints:
-    """``1.2.3.4``, ``1.2.3.0/24`` (host bits ignored, as RouterOS does) or ``a-b``; ``ValueError`` otherwise."""
+def parse_addresses(text: str, family: int = 4) -> Ints:
+    """``1.2.3.4``, ``1.2.3.0/24`` (host bits ignored, as RouterOS does) or ``a-b``; ``ValueError`` otherwise.
+
+    ``family=6`` reads IPv6 the same way (``fd00::1``, ``fd00:77::/64``, ``fd00::1-fd00::9``).
+    """
     text = text.strip()
+    address = IPv4Address if family == 4 else IPv6Address
+    network = IPv4Network if family == 4 else IPv6Network
     try:
         if "-" in text:
             lo_s, _, hi_s = text.partition("-")
-            lo, hi = int(IPv4Address(lo_s.strip())), int(IPv4Address(hi_s.strip()))
+            lo, hi = int(address(lo_s.strip())), int(address(hi_s.strip()))
             if lo > hi:
                 raise ValueError(f"address range {text!r} runs backwards")
             return Ints.span(lo, hi)
-        net = IPv4Network(text, strict=False)
+        net = network(text, strict=False)
     except (AddressValueError, NetmaskValueError) as exc:
-        raise ValueError(f"{text!r} is not an IPv4 address, network or range ({exc})") from None
+        raise ValueError(f"{text!r} is not an IPv{family} address, network or range ({exc})") from None
     return Ints.span(int(net.network_address), int(net.broadcast_address))
 
 
@@ -275,16 +313,25 @@ class _Rule:
 
 
 class Firewall:
-    """The filter table of one configuration, ready to answer flow questions (parsed once, eagerly)."""
+    """The filter table of one configuration, ready to answer flow questions (parsed once, eagerly).
 
-    def __init__(self, config: RouterConfig, menu: str = FILTER_MENU):
+    ``family=6`` judges ``/ipv6/firewall/filter`` with ``/ipv6/firewall/address-list``: addresses are
+    128-bit, everything else (chains, matchers, the default accept) is the same.
+    """
+
+    def __init__(self, config: RouterConfig, menu: str | None = None, *, family: int = 4):
+        if family not in FAMILY_MENUS:
+            raise ValueError(f"address family {family!r} is neither 4 nor 6")
         self.config = config
-        self.menu = menu
+        self.family = family
+        self.universe = address_space(family)
+        default_menu, self._address_list_menu, self._growing_menus = FAMILY_MENUS[family]
+        self.menu = menu or default_menu
         self._address_lists = self._read_address_lists()
         self._growing = self._lists_grown_at_run_time()
-        self._iface_members, self._iface_defs = self._read_interface_lists()
+        self._undefined: dict[str, list[RuleRef]] = {}  # address lists rules use and nothing defines
         self.chains: dict[str, list[_Rule]] = {}
-        for number, record in enumerate(config.items(menu)):
+        for number, record in enumerate(config.items(self.menu)):
             if any(as_bool(record.get(flag)) for flag in ("disabled", "invalid")):
                 continue
             ref = RuleRef(
@@ -305,7 +352,7 @@ class Firewall:
 
     def _read_address_lists(self) -> dict[str, Ints]:
         lists: dict[str, list[tuple[int, int]]] = {}
-        for rec in self.config.items(ADDRESS_LIST_MENU):
+        for rec in self.config.items(self._address_list_menu):
             if as_bool(rec.get("disabled")):
                 continue
             name, address = rec.get("list", ""), rec.get("address", "")
@@ -314,7 +361,7 @@ class Firewall:
                     f"{self.config.source}: address-list entry {rec.get('.id', '?')} needs list and address"
                 )
             try:
-                lists.setdefault(name, []).extend(parse_addresses(address).ranges)
+                lists.setdefault(name, []).extend(parse_addresses(address, self.family).ranges)
             except ValueError:
                 raise FirewallError(
                     f"{self.config.source}: address-list {name!r} entry {address!r} is not an address, network or "
@@ -322,41 +369,14 @@ class Firewall:
                 ) from None
         return {name: Ints(ranges) for name, ranges in lists.items()}
 
-    def _read_interface_lists(self) -> tuple[dict[str, set[str]], dict[str, Record]]:
-        members: dict[str, set[str]] = {}
-        for rec in self.config.items(IFACE_MEMBER_MENU):
-            if as_bool(rec.get("disabled")):
-                continue
-            members.setdefault(rec.get("list", ""), set()).add(rec.get("interface", ""))
-        defs = {r.get("name", ""): r for r in self.config.items(IFACE_LIST_MENU)}
-        return members, defs
-
-    def interface_list(self, name: str, seen: tuple[str, ...] = ()) -> frozenset[str] | None:
+    def interface_list(self, name: str) -> frozenset[str] | None:
         """Members of an interface list (``None`` for the built-in ``all``: every interface)."""
-        if name == "all":
-            return None
-        if name == "none":
-            return frozenset()
-        if name in ("dynamic", "static"):
-            raise ValueError(f"interface list {name!r} depends on run-time state")
-        if name in seen:
-            raise ValueError(f"interface list {name!r} includes itself")
-        if name not in self._iface_defs and name not in self._iface_members:
-            raise ValueError(f"interface list {name!r} does not exist")
-        out = set(self._iface_members.get(name, set()))
-        spec = self._iface_defs.get(name, {})
-        for key, add in (("include", True), ("exclude", False)):
-            for other in split_list(spec.get(key)):
-                sub = self.interface_list(other, (*seen, name))
-                if sub is None:
-                    raise ValueError(f"interface list {name!r} {key}s 'all'")
-                out = out | sub if add else out - sub
-        return frozenset(out)
+        return interface_list_members(self.config, name)
 
     def _lists_grown_at_run_time(self) -> dict[str, str]:
         """Address lists a firewall rule adds to (port knocking, blacklists) -> the first such rule."""
         out: dict[str, str] = {}
-        for menu in (FILTER_MENU, "/ip/firewall/nat", "/ip/firewall/mangle", "/ip/firewall/raw"):
+        for menu in self._growing_menus:
             for number, rec in enumerate(self.config.items(menu)):
                 if as_bool(rec.get("disabled")) or rec.get("action") not in CONTINUE_ADDS:
                     continue
@@ -377,6 +397,14 @@ class Firewall:
                 "this rule matches cannot be known from the configuration"
             )
         return self._address_lists.get(name, EMPTY)
+
+    def undefined_address_lists(self) -> dict[str, tuple[RuleRef, ...]]:
+        """Address lists a rule uses that have no entry: RouterOS matches them as empty, silently.
+
+        Evaluated as RouterOS does (empty), but almost always a typo or a list a script was meant to fill,
+        so the checks report them (:func:`pytest_zengarden.checks.firewall.address_lists`).
+        """
+        return {name: tuple(refs) for name, refs in self._undefined.items()}
 
     # ---- one rule
 
@@ -408,7 +436,7 @@ class Firewall:
             if rule.jump_target in BUILTIN_CHAINS:
                 raise ValueError(f"cannot jump to built-in chain {rule.jump_target!r}")
 
-        base = Box()
+        base = Box(self.universe, self.universe)
         if rec.get("protocol"):
             neg, text = _negation(rec["protocol"])
             name = text.lower()
@@ -423,12 +451,14 @@ class Firewall:
         for prop, dim in (("src-address", "src"), ("dst-address", "dst")):
             if rec.get(prop):
                 neg, text = _negation(rec[prop])
-                addrs = parse_addresses(text)
-                base = replace(base, **{dim: ADDRESSES - addrs if neg else addrs})
+                addrs = parse_addresses(text, self.family)
+                base = replace(base, **{dim: self.universe - addrs if neg else addrs})
         for prop, dim in (("src-address-list", "src"), ("dst-address-list", "dst")):
             if rec.get(prop):
                 neg, name = _negation(rec[prop])
                 addrs = self.address_list(name)
+                if name not in self._address_lists:
+                    self._undefined.setdefault(name, []).append(ref)
                 base = replace(base, **{dim: (getattr(base, dim) - addrs) if neg else (getattr(base, dim) & addrs)})
         boxes = [base]
         port_props = [p for p in ("src-port", "dst-port", "port") if rec.get(p)]

@@ -2,13 +2,13 @@
 
 :class:`Ints` is the building block of the firewall evaluator's packet boxes.  It is kept separate from
 :class:`pytest_zengarden.analysis.ports.IntervalSet` (ports 1-65535 as ``PortRange``) because it must also hold
-32-bit addresses and protocol numbers, and because set algebra there runs in hot loops.
+32-bit and 128-bit addresses and protocol numbers, and because set algebra there runs in hot loops.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 Range = tuple[int, int]
 
@@ -119,12 +119,10 @@ class Ints:
     def issubset(self, other: Ints) -> bool:
         return not (self - other)
 
-    def describe_addresses(self, limit: int = 4) -> str:
+    def describe_addresses(self, limit: int = 4, family: int = 4) -> str:
         """Addresses as a short human list: ``192.168.88.5, 192.168.88.8-192.168.88.11`` (``...`` after ``limit``)."""
-        parts = [
-            str(IPv4Address(lo)) if lo == hi else f"{IPv4Address(lo)}-{IPv4Address(hi)}"
-            for lo, hi in self.ranges[:limit]
-        ]
+        show = IPv4Address if family == 4 else IPv6Address
+        parts = [str(show(lo)) if lo == hi else f"{show(lo)}-{show(hi)}" for lo, hi in self.ranges[:limit]]
         if len(self.ranges) > limit:
             parts.append(f"... ({len(self.ranges) - limit} more)")
         return ", ".join(parts)
@@ -138,5 +136,15 @@ class Ints:
 
 EMPTY = Ints((), normalized=True)
 ADDRESSES = Ints.span(0, 2**32 - 1)
+ADDRESSES6 = Ints.span(0, 2**128 - 1)
 PROTOCOL_NUMBERS = Ints.span(0, 255)
 PORTS = Ints.span(0, 65535)
+
+
+def address_space(family: int) -> Ints:
+    """Every address of an IP family: 4 (32-bit) or 6 (128-bit)."""
+    if family == 4:
+        return ADDRESSES
+    if family == 6:
+        return ADDRESSES6
+    raise ValueError(f"address family {family!r} is neither 4 nor 6")

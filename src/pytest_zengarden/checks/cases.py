@@ -15,6 +15,7 @@ from ..probes.plan import probed_rows
 from ..site.records import expected_records
 from ..site.schema import Site, Traced
 from .firewall import accesses, other_protocol_pairs, protected_segments
+from .ipv6 import ipv6_pairs
 from .site import flow_matrix
 
 
@@ -74,6 +75,11 @@ def other_protocol_cases(site: Site) -> list[Case]:
     return [Case(p.id, p, p.decision.control, p.decision.section) for p in other_protocol_pairs(site)]
 
 
+def ipv6_cases(site: Site) -> list[Case]:
+    """Every routed pair of (non-overlay) segments, for IPv6: ``home->cluster:ipv6`` (the default's control)."""
+    return [_case(p.id, p, site.firewall.default) for p in ipv6_pairs(site)]
+
+
 def router_accesses(site: Site) -> list[Case]:
     """Every (segment, router service) pair: ``home->router:ssh``."""
     return [_case(a.id, a, statement) for a, statement in accesses(site)]
@@ -97,6 +103,7 @@ CASE_ARGS: dict[str, Callable[[Site], list[Case]]] = {
     "flow": flows,
     "probed_flow": probed_flows,
     "other_protocols": other_protocol_cases,
+    "ipv6_pair": ipv6_cases,
     "router_access": router_accesses,
     "protected_segment": protected,
     "drill_name": drills,

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..analysis.ports import parse_port_spec
+from ..facts.router import SERVICE_PORTS
 from ..site.records import expected_records
 from ..site.schema import FlowStatement, Protocol, SegmentKind, Site
 
@@ -86,6 +87,33 @@ def firewall_filter(site: Site) -> list[dict[str, str]]:
                     "comment": _comment(seg.control, f"{name} WireGuard endpoint"),
                 }
             )
+    for name, spec in site.router.hardening.services.items():
+        # A service allowed_from the internet admits any address (address= cannot name "the internet"),
+        # so the input chain keeps out the segments it does not name and lets the internet in.
+        allowed = spec.reachable_from(site.segments)
+        wans = [s for s in allowed if site.segments[s].kind is SegmentKind.WAN]
+        port = spec.port or SERVICE_PORTS.get(name)
+        if not (spec.enabled and wans and wan_lists and port is not None):
+            continue
+        service = {"chain": "input", "protocol": "tcp", "dst-port": str(port)}
+        for other, seg in site.segments.items():
+            if other not in allowed and seg.cidr is not None:
+                rules.append(
+                    service
+                    | {
+                        "action": "drop",
+                        "src-address": str(seg.cidr),
+                        "comment": _comment(site.router.hardening.control, f"{name} not from {other}"),
+                    }
+                )
+        rules.append(
+            service
+            | {
+                "action": "accept",
+                "in-interface-list": wan_lists[0],
+                "comment": _comment(site.router.hardening.control, f"{name} from {', '.join(wans)}"),
+            }
+        )
     if lan_lists:
         # Services restrict themselves further by address (/ip/service); DNS must answer every LAN.
         rules.append(
@@ -151,13 +179,18 @@ def desired_router(site: Site, extra: Mapping[str, Iterable[Mapping[str, Any]]] 
         rec = {"name": name, "disabled": "false" if spec.enabled else "true"}
         if spec.port is not None:
             rec["port"] = str(spec.port)
-        nets = [str(site.segments[s].cidr) for s in spec.allowed_from if site.segments[s].cidr is not None]
-        rec["address"] = ",".join(nets)
+        # allowed_from names the segments the service admits; the internet (no CIDR) means any address,
+        # which RouterOS writes as an empty address=.
+        cidrs = [site.segments[s].cidr for s in spec.reachable_from(site.segments)]
+        rec["address"] = "" if None in cidrs else ",".join(map(str, cidrs))
         if name in TLS_SERVICES and spec.enabled and r.hardening.certificate:
             rec["certificate"] = r.hardening.certificate
         services.append(rec)
     out["/ip/service"] = services
     out["/ip/firewall/filter"] = firewall_filter(site)
+    # The design has no IPv6: off, so no segment can go around the IPv4 matrix over /ipv6 (which has
+    # its own filter).  forward=no takes effect at once; disable-ipv6 also stops link-local and RA.
+    out["/ipv6/settings"] = [{"disable-ipv6": "true", "forward": "false"}]
     wan = [lst for lst, segs in r.interface_lists.items() if set(segs) <= set(r.nat.masquerade_to)]
     out["/ip/firewall/nat"] = [
         {

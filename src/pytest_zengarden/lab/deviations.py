@@ -89,6 +89,26 @@ def _ingress_host_no_dns(records: Records) -> None:
         raise ValueError("ingress-host-no-dns: the site has no argocd host record to remove")
 
 
+def ipv6_bypass_address(ipv4_gateway: str) -> str:
+    """The IPv6 address ipv6-bypass gives a segment's gateway: ``192.168.77.1/24`` -> ``fd00:77::1/64`` (ULA)."""
+    third = ipv4_gateway.split("/")[0].split(".")[2]
+    return f"fd00:{third}::1/64"
+
+
+def _ipv6_bypass(records: Records) -> None:
+    # A router as many are left: IPv6 on and forwarding, a /64 on each segment (advertised by the default
+    # ND entry), and no /ipv6 firewall at all -- the IPv4 matrix is then no barrier over IPv6.
+    records["/ipv6/settings"] = [{"disable-ipv6": "false", "forward": "true"}]
+    gateways = [r for r in records["/ip/address"] if r.get("comment", "").startswith("zg:")]
+    if not gateways:
+        raise ValueError("ipv6-bypass: the site's router has no segment gateway to give IPv6")
+    records["/ipv6/address"] = [
+        {"address": ipv6_bypass_address(r["address"]), "interface": r["interface"], "comment": "IPv6 for everyone"}
+        for r in gateways
+    ]
+    records["/ipv6/firewall/filter"] = []
+
+
 def _privileged_namespace(objects: Objects) -> None:
     objects.append({
         "apiVersion": "v1", "kind": "Namespace",
@@ -128,6 +148,12 @@ CATALOGUE: dict[str, Deviation] = {
             "stale-dns", "gitea's internal record points at a stale address", "DNS-INGRESS-RECORDS", router=_stale_dns
         ),
         Deviation("telnet-on", "telnet enabled and reachable from everywhere", "RTR-SERVICES", router=_telnet_on),
+        Deviation(
+            "ipv6-bypass",
+            "IPv6 on and forwarding, a /64 on every segment and an empty /ipv6 firewall: the matrix is no barrier",
+            "FW-DEFAULT-DENY",
+            router=_ipv6_bypass,
+        ),
         Deviation(
             "proxy-delete-anything",
             "the restrictive proxy lets DELETE reach any REST path",

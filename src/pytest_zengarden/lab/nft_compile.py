@@ -8,6 +8,9 @@ Semantics kept (and why the nft looks the way it does):
 
 * ``/ip firewall`` only ever sees IPv4, but the table is ``inet``: every base chain therefore starts
   with ``meta nfproto ipv6 accept`` so IPv6 traffic is untouched, as on the router.
+* ``/ipv6 firewall`` is RouterOS' separate IPv6 table: ``family=6`` compiles its filter (with
+  ``/ipv6 firewall address-list``) into a table ``ip6 <table>`` of its own, so each family sees only its
+  packets.  IPv6 NAT is not emulated (an active ``/ipv6 firewall nat`` rule is refused).
 * Built-in chains ``input``/``forward``/``output`` (filter hooks) and ``srcnat``/``dstnat`` (NAT hooks
   postrouting/prerouting) have **policy accept**: RouterOS accepts a packet no rule decided on.
   Any other chain name is a regular nft chain reachable only by ``jump``; filter and NAT user chains
@@ -39,7 +42,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from ipaddress import AddressValueError, IPv4Address, IPv4Network, NetmaskValueError
+from ipaddress import AddressValueError, IPv4Address, IPv4Network, IPv6Address, IPv6Network, NetmaskValueError
 
 from ..analysis.ports import IntervalSet, parse_port_spec
 from ..errors import ZengardenError
@@ -55,6 +58,9 @@ NAT_MENU = "/ip/firewall/nat"
 ADDRESS_LIST_MENU = "/ip/firewall/address-list"
 IFACE_LIST_MENU = "/interface/list"
 IFACE_MEMBER_MENU = "/interface/list/member"
+FILTER_MENU6 = "/ipv6/firewall/filter"
+NAT_MENU6 = "/ipv6/firewall/nat"
+ADDRESS_LIST_MENU6 = "/ipv6/firewall/address-list"
 
 # RouterOS table -> {built-in chain: nft base-chain declaration}.
 _BASE_CHAINS: dict[str, dict[str, str]] = {
@@ -90,6 +96,17 @@ _REJECT_WITH = {
     "tcp-reset": "reject with tcp reset",
 }
 _DEFAULT_REJECT = "icmp-network-unreachable"
+# /ipv6 firewall's reject-with values; err-src-routing-header and headers-too-long (ICMPv6 codes 7, 8)
+# have no nft reject type and are refused.
+_REJECT_WITH6 = {
+    "icmp-no-route": "reject with icmpv6 type no-route",
+    "icmp-admin-prohibited": "reject with icmpv6 type admin-prohibited",
+    "icmp-not-neighbour": "reject with icmpv6 type 2",
+    "icmp-address-unreachable": "reject with icmpv6 type addr-unreachable",
+    "icmp-port-unreachable": "reject with icmpv6 type port-unreachable",
+    "tcp-reset": "reject with tcp reset",
+}
+_DEFAULT_REJECT6 = "icmp-no-route"  # the IPv6 analogue of net-unreachable [unverified on a CHR]
 
 # RouterOS protocol names (IANA numbers); tcp/udp/icmp are emitted by name for readable listings.
 _PROTOCOLS = {
@@ -148,23 +165,26 @@ class CompiledRuleset:
 
 
 def compile_ruleset(
-    config: RouterConfig, table: str = "zg_routeros", interfaces: Mapping[str, str] | None = None
+    config: RouterConfig, table: str = "zg_routeros", interfaces: Mapping[str, str] | None = None, *, family: int = 4
 ) -> str:
     """Return an ``nft -f`` script that atomically replaces table ``inet <table>`` with ``config``'s firewall.
 
     ``interfaces`` optionally renames RouterOS interfaces to the lab's Linux names (at most 15 bytes).
+    ``family=6`` compiles ``/ipv6 firewall filter`` into table ``ip6 <table>`` instead.
     Raises :class:`CompileError` for anything that cannot be represented faithfully.
     """
-    return compile_config(config, table, interfaces).script
+    return compile_config(config, table, interfaces, family=family).script
 
 
 def compile_config(
-    config: RouterConfig, table: str = "zg_routeros", interfaces: Mapping[str, str] | None = None
+    config: RouterConfig, table: str = "zg_routeros", interfaces: Mapping[str, str] | None = None, *, family: int = 4
 ) -> CompiledRuleset:
     """Like :func:`compile_ruleset` but also return the RouterOS -> nft name mappings."""
     if not _IDENT.match(table):
         raise CompileError(f"table name {table!r} is not an nft identifier (letters, digits, '_')")
-    return _Compiler(config, table, dict(interfaces or {})).run()
+    if family not in (4, 6):
+        raise CompileError(f"address family {family!r} is neither 4 nor 6")
+    return _Compiler(config, table, dict(interfaces or {}), family).run()
 
 
 # --- value parsing -------------------------------------------------------------------------------
@@ -178,31 +198,35 @@ def _negation(value: str) -> tuple[bool, str]:
     return False, text
 
 
-def _parse_address(text: str) -> tuple[int, int]:
+def _parse_address(text: str, family: int = 4) -> tuple[int, int]:
     """IP, CIDR or ``a-b`` range -> inclusive integer interval.  Raises ``ValueError`` with the reason."""
     text = text.strip()
+    address = IPv4Address if family == 4 else IPv6Address
+    network = IPv4Network if family == 4 else IPv6Network
     try:
         if "-" in text:
             lo_s, _, hi_s = text.partition("-")
-            lo, hi = int(IPv4Address(lo_s.strip())), int(IPv4Address(hi_s.strip()))
+            lo, hi = int(address(lo_s.strip())), int(address(hi_s.strip()))
             if lo > hi:
                 raise ValueError(f"address range {text!r} is empty (start after end)")
             return lo, hi
         # RouterOS normalises host bits away (192.168.88.5/24 is printed as 192.168.88.0/24); so do we.
-        net = IPv4Network(text, strict=False)
+        net = network(text, strict=False)
     except (AddressValueError, NetmaskValueError) as exc:
-        raise ValueError(f"not an IPv4 address, CIDR or range: {text!r} ({exc})") from None
+        raise ValueError(f"not an IPv{family} address, CIDR or range: {text!r} ({exc})") from None
     return int(net.network_address), int(net.broadcast_address)
 
 
-def _format_interval(lo: int, hi: int) -> str:
+def _format_interval(lo: int, hi: int, family: int = 4) -> str:
     """An address interval as nft writes it: a single address, a prefix when aligned, else ``a-b``."""
+    address = IPv4Address if family == 4 else IPv6Address
+    bits = 32 if family == 4 else 128
     if lo == hi:
-        return str(IPv4Address(lo))
+        return str(address(lo))
     size = hi - lo + 1
     if size & (size - 1) == 0 and lo % size == 0:
-        return f"{IPv4Address(lo)}/{32 - (size.bit_length() - 1)}"
-    return f"{IPv4Address(lo)}-{IPv4Address(hi)}"
+        return f"{address(lo)}/{bits - (size.bit_length() - 1)}"
+    return f"{address(lo)}-{address(hi)}"
 
 
 def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -269,10 +293,14 @@ _ALL = "all"  # sentinel: an interface list containing every interface
 
 
 class _Compiler:
-    def __init__(self, config: RouterConfig, table: str, interfaces: dict[str, str]):
+    def __init__(self, config: RouterConfig, table: str, interfaces: dict[str, str], family: int = 4):
         self.config = config
         self.table = table
         self.interfaces = interfaces
+        self.family = family
+        # RouterOS table -> menu; IPv6 has no NAT here (refused in run()).
+        self.menus = {"filter": FILTER_MENU, "nat": NAT_MENU} if family == 4 else {"filter": FILTER_MENU6}
+        self.ip = "ip" if family == 4 else "ip6"
         self.set_names: dict[str, str] = {}
         self._set_taken: set[str] = set()
         self.set_elements: dict[str, list[tuple[int, int]]] = {}
@@ -338,7 +366,7 @@ class _Compiler:
         return self.set_names[name]
 
     def _read_address_lists(self) -> None:
-        for rec in self.config.items(ADDRESS_LIST_MENU):
+        for rec in self.config.items(ADDRESS_LIST_MENU if self.family == 4 else ADDRESS_LIST_MENU6):
             if as_bool(rec.get("disabled")):
                 continue  # dynamic entries (added by rules, DNS) are live membership: kept
             lst = rec.get("list", "")
@@ -347,7 +375,7 @@ class _Compiler:
                 raise CompileError(f"{where}: has no list name")
             self._address_set(lst)
             try:
-                self.set_elements[lst].append(_parse_address(rec.get("address", "")))
+                self.set_elements[lst].append(_parse_address(rec.get("address", ""), self.family))
             except ValueError as exc:
                 raise CompileError(f"{where}: {exc}") from None
 
@@ -364,12 +392,18 @@ class _Compiler:
         return self.chain_names[key]
 
     def run(self) -> CompiledRuleset:
+        if self.family == 6:
+            active = [r for r in self.config.items(NAT_MENU6) if not as_bool(r.get("disabled"))]
+            if active:
+                raise CompileError(
+                    f"/ipv6 firewall nat: {len(active)} active rule(s); the lab does not emulate IPv6 NAT"
+                )
         self._read_address_lists()
-        for kind in _BASE_CHAINS:
+        for kind in self.menus:
             for name in _BASE_CHAINS[kind]:
                 self._chain(kind, name)
         bodies: dict[str, list[str]] = {}
-        for kind, menu in (("filter", FILTER_MENU), ("nat", NAT_MENU)):
+        for kind, menu in self.menus.items():
             edges: dict[str, set[str]] = {}
             for chain_name in _BASE_CHAINS[kind]:
                 bodies[chain_name] = []
@@ -480,13 +514,14 @@ class _Compiler:
         if action == "tarpit":
             return "drop", "[tarpit as drop]"
         if action == "reject":
-            how = rule.get("reject-with", "") or _DEFAULT_REJECT
-            if how not in _REJECT_WITH:
+            table, default = (_REJECT_WITH, _DEFAULT_REJECT) if self.family == 4 else (_REJECT_WITH6, _DEFAULT_REJECT6)
+            how = rule.get("reject-with", "") or default
+            if how not in table:
                 raise ValueError(f"unknown reject-with {how!r}")
             if how == "tcp-reset" and positive_proto != "tcp":
                 # nft would add an implicit `meta l4proto tcp`, silently letting other protocols through.
                 raise ValueError("reject-with=tcp-reset needs protocol=tcp")
-            return _REJECT_WITH[how], ""
+            return table[how], ""
         if action == "passthrough":
             return "", ""
         if action == "log":
@@ -531,14 +566,14 @@ class _Compiler:
         for prop, field_ in (("src-address", "saddr"), ("dst-address", "daddr")):
             if rule.get(prop):
                 neg, text = _negation(rule[prop])
-                lo, hi = _parse_address(text)
-                out.append(f"ip {field_} {'!= ' if neg else ''}{_format_interval(lo, hi)}")
+                lo, hi = _parse_address(text, self.family)
+                out.append(f"{self.ip} {field_} {'!= ' if neg else ''}{_format_interval(lo, hi, self.family)}")
         for prop, field_ in (("src-address-list", "saddr"), ("dst-address-list", "daddr")):
             if rule.get(prop):
                 neg, name = _negation(rule[prop])
                 if not name:
                     raise ValueError(f"{prop} has no list name")
-                out.append(f"ip {field_} {'!= ' if neg else ''}@{self._address_set(name)}")
+                out.append(f"{self.ip} {field_} {'!= ' if neg else ''}@{self._address_set(name)}")
         self._interfaces(kind, chain, rule, out)
         self._ports(rule, protocol, out)
         if rule.get("connection-state"):
@@ -613,20 +648,22 @@ class _Compiler:
 
     def _emit(self, bodies: dict[str, list[str]]) -> str:
         t = self.table
+        nft_family = "inet" if self.family == 4 else "ip6"
         lines = [
             "#!/usr/sbin/nft -f",
-            f"# RouterOS firewall compiled from {self.config.source} by pytest-zengarden",
+            f"# RouterOS {'/ip' if self.family == 4 else '/ipv6'} firewall compiled from {self.config.source}"
+            " by pytest-zengarden",
             "# add+delete+define in one transaction: applying twice is idempotent, and atomic.",
-            f"add table inet {t}",
-            f"delete table inet {t}",
-            f"table inet {t} {{",
+            f"add table {nft_family} {t}",
+            f"delete table {nft_family} {t}",
+            f"table {nft_family} {t} {{",
         ]
         for name in sorted(self.set_names):
             nft_name = self.set_names[name]
             lines.append(f"\tset {nft_name} {{")
-            lines.append("\t\ttype ipv4_addr; flags interval;")
+            lines.append(f"\t\ttype {'ipv4_addr' if self.family == 4 else 'ipv6_addr'}; flags interval;")
             lines.append(f"\t\tcomment {_nft_string('address-list ' + name, _COMMENT_MAX)}")
-            elems = [_format_interval(lo, hi) for lo, hi in _merge(self.set_elements[name])]
+            elems = [_format_interval(lo, hi, self.family) for lo, hi in _merge(self.set_elements[name])]
             if elems:
                 lines.append(f"\t\telements = {{ {', '.join(elems)} }}")
             lines.append("\t}")
@@ -635,7 +672,8 @@ class _Compiler:
             base = _BASE_CHAINS[kind].get(name)
             if base:
                 lines.append(f"\t\t{base}")
-                lines.append('\t\tmeta nfproto ipv6 accept comment "RouterOS /ip firewall sees IPv4 only"')
+                if self.family == 4:
+                    lines.append('\t\tmeta nfproto ipv6 accept comment "RouterOS /ip firewall sees IPv4 only"')
             else:
                 lines.append(f"\t\tcomment {_nft_string(f'RouterOS {kind} chain {name}', _COMMENT_MAX)}")
             lines.extend(f"\t\t{line}" for line in bodies.get(nft_name, []))

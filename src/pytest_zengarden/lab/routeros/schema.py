@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address, ip_address, ip_interface
 from typing import Literal
 
 PropKind = Literal["str", "bool", "int", "enum", "flags", "ports"]
@@ -129,6 +129,12 @@ _FILTER_ACTIONS = (
     "accept drop reject tarpit jump return passthrough log add-src-to-address-list add-dst-to-address-list "
     "fasttrack-connection"
 )
+_MANGLE_ACTIONS = (
+    "accept drop jump return passthrough log add-src-to-address-list add-dst-to-address-list mark-connection "
+    "mark-packet mark-routing change-dscp change-mss change-ttl clear-df fasttrack-connection set-priority "
+    "strip-ipv4-options route sniff-pc sniff-tzsp"
+)
+_RAW_ACTIONS = "accept drop jump return log add-src-to-address-list add-dst-to-address-list notrack"
 _NAT_ACTIONS = (
     "accept dst-nat src-nat masquerade netmap redirect same endpoint-independent-nat jump return passthrough log "
     "add-src-to-address-list add-dst-to-address-list"
@@ -229,6 +235,39 @@ def _validate_dns_static(rec: Mapping[str, str]) -> None:
             raise RouterOsError(MSG["invalid_value"].format("address"), 1) from None
         if isinstance(addr, IPv4Address) != (rtype == "A"):
             raise RouterOsError(MSG["invalid_value"].format("address"), 1)
+
+
+def _validate_ipv6_address(rec: Mapping[str, str]) -> None:
+    # /ipv6/address takes IPv6 only (an IPv4 address is refused as on the router) [message unverified].
+    try:
+        ok = ip_interface(rec.get("address", "")).version == 6
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RouterOsError(MSG["invalid_value"].format("address"), 1)
+
+
+# /ipv6/settings and /ipv6/nd's enums (RouterOS 7 manual: ipv6/settings, ipv6/nd).
+_RA_ACCEPT = "no yes-if-forwarding-disabled yes"
+
+
+def _rules(path: str, actions: str, extra: Mapping[str, Prop]) -> MenuSpec:
+    """A firewall table (/ip and /ipv6 filter, NAT): chain, action, the shared matchers, ``extra``."""
+    props = {"chain": Prop(required=True), "action": _enum(actions, "accept"), **_MATCHERS, **extra, **_RULE_TAIL}
+    return MenuSpec(path, "list", props, ordered=True, computed=("invalid",), validate=_validate_rule)
+
+
+def _address_list(path: str) -> MenuSpec:
+    """``/ip firewall address-list`` or its IPv6 twin."""
+    props = {
+        "list": Prop(required=True),
+        "address": Prop(required=True),
+        "timeout": _str(),
+        "creation-time": _ro(),
+        "dynamic": _ro("false", "bool"),
+        **_COMMON_TAIL,
+    }
+    return MenuSpec(path, "list", props, unique=((("list", "address"), "duplicate"),))
 
 
 def _menu(spec: MenuSpec) -> tuple[str, MenuSpec]:
@@ -401,55 +440,9 @@ MENUS: dict[str, MenuSpec] = dict(
                 computed=("network", "actual-interface", "invalid"),
             )
         ),
-        _menu(
-            MenuSpec(
-                "/ip/firewall/filter",
-                "list",
-                {
-                    "chain": Prop(required=True),
-                    "action": _enum(_FILTER_ACTIONS, "accept"),
-                    **_MATCHERS,
-                    "reject-with": _str(),
-                    "hw-offload": Prop("bool"),
-                    **_RULE_TAIL,
-                },
-                ordered=True,
-                computed=("invalid",),
-                validate=_validate_rule,
-            )
-        ),
-        _menu(
-            MenuSpec(
-                "/ip/firewall/nat",
-                "list",
-                {
-                    "chain": Prop(required=True),
-                    "action": _enum(_NAT_ACTIONS, "accept"),
-                    **_MATCHERS,
-                    "to-addresses": _str(),
-                    "to-ports": Prop("ports"),
-                    **_RULE_TAIL,
-                },
-                ordered=True,
-                computed=("invalid",),
-                validate=_validate_rule,
-            )
-        ),
-        _menu(
-            MenuSpec(
-                "/ip/firewall/address-list",
-                "list",
-                {
-                    "list": Prop(required=True),
-                    "address": Prop(required=True),
-                    "timeout": _str(),
-                    "creation-time": _ro(),
-                    "dynamic": _ro("false", "bool"),
-                    **_COMMON_TAIL,
-                },
-                unique=((("list", "address"), "duplicate"),),
-            )
-        ),
+        _menu(_rules("/ip/firewall/filter", _FILTER_ACTIONS, {"reject-with": _str(), "hw-offload": Prop("bool")})),
+        _menu(_rules("/ip/firewall/nat", _NAT_ACTIONS, {"to-addresses": _str(), "to-ports": Prop("ports")})),
+        _menu(_address_list("/ip/firewall/address-list")),
         _menu(
             MenuSpec(
                 "/ip/dns/static",
@@ -489,7 +482,7 @@ MENUS: dict[str, MenuSpec] = dict(
                     "address": _str(""),
                     "certificate": _str(),
                     "tls-version": _str(),
-                    "vrf": _str("main"),
+                    "vrf": _str(),  # main on every entry but ftp, which has no VRF (SERVICES)
                     "max-sessions": _int("20"),
                     "invalid": _ro("false", "bool"),
                     "disabled": _bool(),
@@ -531,6 +524,230 @@ MENUS: dict[str, MenuSpec] = dict(
                     "cache-size": _str("2048KiB"),
                     "cache-max-ttl": _str("1w"),
                     "cache-used": _ro("0KiB"),
+                },
+            )
+        ),
+        # IPv6: a table of its own.  Factory state: IPv6 on and forwarding, the default /ipv6/nd entry
+        # (seeded by the store) advertising on every interface, no address but link-local, no filter.
+        _menu(
+            MenuSpec(
+                "/ipv6/settings",
+                "singleton",
+                {
+                    "disable-ipv6": _bool("false"),
+                    "forward": _bool("true"),
+                    "accept-redirects": _enum(_RA_ACCEPT, "yes-if-forwarding-disabled"),
+                    "accept-router-advertisements": _enum(_RA_ACCEPT, "yes-if-forwarding-disabled"),
+                    "max-neighbor-entries": _int("8192"),
+                    "multipath-hash-policy": _enum("l3 l4 l3-inner", "l3"),
+                    "disable-link-local-address": _bool(),
+                },
+            )
+        ),
+        _menu(
+            MenuSpec(
+                "/ipv6/address",
+                "list",
+                {
+                    "address": Prop(required=True),
+                    "from-pool": _str(),
+                    "interface": Prop(required=True, ref="interface"),
+                    "actual-interface": _ro(),
+                    "eui-64": _bool(),
+                    "advertise": Prop("bool"),  # printed as RouterOS sets it: on for /64 unless told
+                    "no-dad": _bool(),
+                    "link-local": _ro("false", "bool"),
+                    "invalid": _ro("false", "bool"),
+                    "dynamic": _ro("false", "bool"),
+                    **_COMMON_TAIL,
+                },
+                unique=((("address", "interface"), "dup_address"),),
+                computed=("actual-interface", "invalid", "advertise"),
+                validate=_validate_ipv6_address,
+            )
+        ),
+        _menu(
+            MenuSpec(
+                "/ipv6/nd",
+                "list",
+                {
+                    # An interface name or ``all`` (so no reference check).
+                    "interface": Prop(required=True),
+                    "ra-interval": _str("3m20s-10m"),
+                    "ra-delay": _str("3s"),
+                    "mtu": _str("unspecified"),
+                    "reachable-time": _str("unspecified"),
+                    "retransmit-interval": _str("unspecified"),
+                    "ra-lifetime": _str("30m"),
+                    "ra-preference": _enum("low medium high", "medium"),
+                    "hop-limit": _str("unspecified"),
+                    "advertise-mac-address": _bool("true"),
+                    "advertise-dns": _bool("true"),
+                    "managed-address-configuration": _bool(),
+                    "other-configuration": _bool(),
+                    "dns": _str(""),
+                    "default": _ro("false", "bool"),
+                    "invalid": _ro("false", "bool"),
+                    **_COMMON_TAIL,
+                },
+            )
+        ),
+        _menu(
+            _rules(
+                "/ipv6/firewall/filter",
+                _FILTER_ACTIONS,
+                {"headers": _str(), "hop-limit": _str(), "reject-with": _str()},
+            )
+        ),
+        _menu(_address_list("/ipv6/firewall/address-list")),
+        # Menus the checks read that the lab leaves at their factory state (the live snapshot prints
+        # them; RouterOS 7 defaults as in facts/routeros_defaults.py).  The lab's data plane applies
+        # none of them: a rule added here is stored and printed, never enforced.
+        _menu(
+            MenuSpec(
+                "/ip/upnp",
+                "singleton",
+                {
+                    "enabled": _bool(),
+                    "allow-disable-external-interface": _bool(),
+                    "show-dummy-rule": _bool("true"),
+                },
+            )
+        ),
+        _menu(
+            MenuSpec(
+                "/ip/firewall/mangle",
+                "list",
+                {
+                    "chain": Prop(required=True),
+                    "action": _enum(_MANGLE_ACTIONS, "accept"),
+                    **_MATCHERS,
+                    "new-connection-mark": _str(),
+                    "new-packet-mark": _str(),
+                    "new-routing-mark": _str(),
+                    "passthrough": Prop("bool"),
+                    **_RULE_TAIL,
+                },
+                ordered=True,
+                computed=("invalid",),
+                validate=_validate_rule,
+            )
+        ),
+        _menu(
+            MenuSpec(
+                "/ip/firewall/raw",
+                "list",
+                {"chain": Prop(required=True), "action": _enum(_RAW_ACTIONS, "accept"), **_MATCHERS, **_RULE_TAIL},
+                ordered=True,
+                computed=("invalid",),
+                validate=_validate_rule,
+            )
+        ),
+        *(
+            _menu(
+                MenuSpec(
+                    path,
+                    "list",
+                    {"chain": Prop(required=True), "action": _enum(actions, "accept"), **_MATCHERS, **_RULE_TAIL},
+                    ordered=True,
+                    computed=("invalid",),
+                    validate=_validate_rule,
+                )
+            )
+            for path, actions in (
+                ("/ipv6/firewall/nat", _NAT_ACTIONS),
+                ("/ipv6/firewall/mangle", _MANGLE_ACTIONS),
+                ("/ipv6/firewall/raw", _RAW_ACTIONS),
+            )
+        ),
+        _menu(
+            MenuSpec(
+                "/interface/vlan",
+                "list",
+                {
+                    "name": Prop(required=True),
+                    "vlan-id": Prop("int", required=True),
+                    "interface": Prop(required=True, ref="interface"),
+                    "mtu": _int("1500"),
+                    "arp": _enum("disabled enabled local-proxy-arp proxy-arp reply-only", "enabled"),
+                    "use-service-tag": _bool(),
+                    "running": _ro("true", "bool"),
+                    **_COMMON_TAIL,
+                },
+                key="name",
+            )
+        ),
+        _menu(
+            MenuSpec(
+                "/interface/macvlan",
+                "list",
+                {
+                    "name": Prop(required=True),
+                    "interface": Prop(required=True, ref="interface"),
+                    "mode": _enum("bridge private", "bridge"),
+                    "mtu": _int("1500"),
+                    "running": _ro("true", "bool"),
+                    **_COMMON_TAIL,
+                },
+                key="name",
+            )
+        ),
+        _menu(
+            MenuSpec(
+                "/interface/pppoe-client",
+                "list",
+                {
+                    "name": Prop(required=True),
+                    "interface": Prop(required=True, ref="interface"),
+                    "user": _str(""),
+                    "password": Prop(writeonly=True),
+                    "service-name": _str(""),
+                    "ac-name": _str(""),
+                    "add-default-route": _bool(),
+                    "default-route-distance": _int("1"),
+                    "use-peer-dns": _bool(),
+                    "profile": _str("default"),
+                    "dial-on-demand": _bool(),
+                    "running": _ro("false", "bool"),
+                    "comment": _str(),
+                    "disabled": _bool("true"),  # RouterOS adds a PPPoE client disabled
+                },
+                key="name",
+            )
+        ),
+        _menu(
+            MenuSpec(
+                "/ip/dhcp-client",
+                "list",
+                {
+                    "interface": Prop(required=True, ref="interface"),
+                    "add-default-route": _enum("yes no special-classless", "yes"),
+                    "default-route-distance": _int("1"),
+                    "use-peer-dns": _bool("true"),
+                    "use-peer-ntp": _bool("true"),
+                    "status": _ro("searching..."),
+                    "invalid": _ro("false", "bool"),
+                    "dynamic": _ro("false", "bool"),
+                    **_COMMON_TAIL,
+                },
+                unique=((("interface",), "duplicate"),),
+            )
+        ),
+        _menu(
+            MenuSpec(
+                "/ip/route",
+                "list",
+                {
+                    "dst-address": _str("0.0.0.0/0"),
+                    "gateway": _str(),
+                    "distance": _int("1"),
+                    "routing-table": _str("main"),
+                    "scope": _int("30"),
+                    "target-scope": _int("10"),
+                    "blackhole": _bool(),
+                    "active": _ro("false", "bool"),
+                    "dynamic": _ro("false", "bool"),
+                    **_COMMON_TAIL,
                 },
             )
         ),
@@ -619,12 +836,12 @@ class StoreOptions:
 # /ip/service: fixed entries with RouterOS 7 factory defaults (www-ssl needs a certificate, so it
 # starts disabled, as on a fresh router).
 SERVICES: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("telnet", "23", {}),
-    ("ftp", "21", {}),
-    ("www", "80", {}),
-    ("ssh", "22", {}),
-    ("www-ssl", "443", {"certificate": "none", "tls-version": "any", "disabled": "true"}),
-    ("api", "8728", {}),
-    ("winbox", "8291", {}),
-    ("api-ssl", "8729", {"certificate": "none", "tls-version": "any"}),
+    ("telnet", "23", {"vrf": "main"}),
+    ("ftp", "21", {}),  # no VRF setting (RouterOS 7 prints none for ftp)
+    ("www", "80", {"vrf": "main"}),
+    ("ssh", "22", {"vrf": "main"}),
+    ("www-ssl", "443", {"certificate": "none", "tls-version": "any", "disabled": "true", "vrf": "main"}),
+    ("api", "8728", {"vrf": "main"}),
+    ("winbox", "8291", {"vrf": "main"}),
+    ("api-ssl", "8729", {"certificate": "none", "tls-version": "any", "vrf": "main"}),
 )
