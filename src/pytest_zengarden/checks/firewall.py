@@ -97,6 +97,10 @@ def flow(site: Site, fw: Firewall, row: MatrixRow) -> Finding:
     if expected == "accept":
         wrong += _refused_answers(site, fw, row.src, row.dst, ctx, regions)
     if wrong:
+        # A deviation over the whole row needs no label: the check's subject already names the row.
+        ported = row.protocol in (Protocol.TCP, Protocol.UDP)
+        whole = f"{flow_label(row.src, row.dst, row.protocol, box.dport if ported else None)}: "
+        wrong = [line.removeprefix(whole) for line in wrong]
         return Finding(statement.control, statement.section, row.flow_id, False, _join(wrong))
     verb = VERBS[expected]
     return Finding(
