@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +109,8 @@ def fake_lab_state(tmp_path: Path, inventory: dict[str, Any] | None = None) -> P
 
 
 @contextlib.contextmanager
-def loopback_replier(reply: bytes, *, connections: int = 20) -> Iterator[int]:
-    """A 127.0.0.1 listener that reads one request per connection and answers ``reply`` (bounded in count)."""
+def loopback_server(handle: Callable[[socket.socket], None], *, connections: int = 20) -> Iterator[int]:
+    """A 127.0.0.1 listener that runs ``handle`` on each connection (bounded in count; I/O errors ignored)."""
     srv = socket.create_server(("127.0.0.1", 0))
     srv.settimeout(30)
 
@@ -121,17 +121,49 @@ def loopback_replier(reply: bytes, *, connections: int = 20) -> Iterator[int]:
             except OSError:
                 return
             with conn:
-                conn.settimeout(5)
-                try:
-                    conn.recv(65536)
-                    conn.sendall(reply)
-                except OSError:
-                    pass
+                conn.settimeout(10)
+                with contextlib.suppress(OSError):
+                    handle(conn)
 
     threading.Thread(target=serve, daemon=True).start()
     try:
         yield int(srv.getsockname()[1])
     finally:
+        srv.close()
+
+
+def loopback_replier(reply: bytes) -> contextlib.AbstractContextManager[int]:
+    """A 127.0.0.1 listener that reads one request per connection and answers ``reply``."""
+
+    def answer(conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.sendall(reply)
+
+    return loopback_server(answer)
+
+
+@contextlib.contextmanager
+def stalled_listener() -> Iterator[int]:
+    """A 127.0.0.1 listener that accepts every connection and never sends a byte (a hung server)."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(srv.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(srv.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(2)
+        for conn in held:
+            conn.close()
         srv.close()
 
 

@@ -263,13 +263,18 @@ def test_flow_rows_keeps_routed_rows_only(site: Site) -> None:
 
 
 # ========================================================================================== deviations
-def test_ssh_from_home_fails_exactly_the_row_holding_port_22(site: Site, menus: Menus) -> None:
+def _allow_ssh_from_home(menus: Menus) -> None:
+    """An accept for home -> cluster SSH just before the designed web allow (the recorded homelab's mistake)."""
     insert(
         menus,
         HOME_WEB,
         {"chain": "forward", "action": "accept", "src-address": "192.168.88.0/24", "dst-address": "192.168.77.0/24",
          "protocol": "tcp", "dst-port": "22", "comment": "ssh from home"},
     )  # fmt: skip
+
+
+def test_ssh_from_home_fails_exactly_the_row_holding_port_22(site: Site, menus: Menus) -> None:
+    _allow_ssh_from_home(menus)
     _, fw = judged(menus)
     bad = failing(flow_findings(site, fw))
     assert list(bad) == ["home->cluster:tcp/1-79"]
@@ -733,12 +738,7 @@ def test_a_service_moved_to_another_port_is_judged_where_it_listens(site: Site, 
 
 def test_a_deviation_over_the_whole_row_does_not_repeat_the_row(site: Site, menus: Menus) -> None:
     """The subject names the row; a message that covers all of it says only what is wrong."""
-    insert(
-        menus,
-        HOME_WEB,
-        {"chain": "forward", "action": "accept", "src-address": "192.168.88.0/24", "dst-address": "192.168.77.0/24",
-         "protocol": "tcp", "dst-port": "22", "comment": "ssh from home"},
-    )  # fmt: skip
+    _allow_ssh_from_home(menus)
     _, fw = judged(menus)
     only_22 = row(site, "home->cluster:tcp/1-79")
     narrowed = MatrixRow(only_22.src, only_22.dst, only_22.protocol, PortRange(22, 22), only_22.decision)

@@ -9,6 +9,7 @@ contacted.  The lab variant is tests/lab/test_secrets_lab.py.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import socket
 import threading
@@ -22,7 +23,7 @@ from pytest_zengarden.credentials import Secret
 from pytest_zengarden.errors import TargetError
 from pytest_zengarden.redaction import install_log_redaction
 
-from .helpers import RECORDED, loopback_replier, loopback_site, run_pytest, self_signed
+from .helpers import RECORDED, loopback_replier, loopback_server, loopback_site, run_pytest, self_signed
 
 # Distinctive, so a hit is never a coincidence; the base64 of "zengarden:<it>" is what Basic auth sends.
 PASSWORD = "Zg-Pw-9f3Kq2Lr7Vx1"
@@ -82,33 +83,16 @@ def fake_api() -> Iterator[Callable[[list[list[str]]], int]]:
     """A loopback listener answering the login sentence with the given sentences (RouterOS API framing)."""
     from librouteros.protocol import encode_sentence
 
-    servers: list[socket.socket] = []
+    with contextlib.ExitStack() as servers:
 
-    def start(reply: list[list[str]]) -> int:
-        srv = socket.create_server(("127.0.0.1", 0))
-        srv.settimeout(30)
-        servers.append(srv)
+        def start(reply: list[list[str]]) -> int:
+            def answer(conn: socket.socket) -> None:
+                _read_sentence(conn)
+                conn.sendall(b"".join(encode_sentence(*s, encoding="utf-8") for s in reply))
 
-        def serve() -> None:
-            for _ in range(20):  # bounded: one connection per session, a few sessions per test
-                try:
-                    conn, _ = srv.accept()
-                except OSError:
-                    return
-                with conn:
-                    conn.settimeout(10)
-                    try:
-                        _read_sentence(conn)
-                        conn.sendall(b"".join(encode_sentence(*s, encoding="utf-8") for s in reply))
-                    except OSError:
-                        pass
+            return servers.enter_context(loopback_server(answer))
 
-        threading.Thread(target=serve, daemon=True).start()
-        return int(srv.getsockname()[1])
-
-    yield start
-    for srv in servers:
-        srv.close()
+        yield start
 
 
 @pytest.fixture

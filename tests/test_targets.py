@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .helpers import fake_lab_state, junit_cases, loopback_site, run_pytest
+from .helpers import fake_lab_state, junit_cases, loopback_site, run_pytest, stalled_listener
 
 SECRET = "s3cr3t-Value-Never-Printed"
 
@@ -28,30 +27,8 @@ def _free_port() -> int:
 @pytest.fixture
 def silent_listener() -> Iterator[int]:
     """A TCP server on loopback that accepts connections and never answers (a hung router)."""
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-                held.append(conn)
-            except OSError:
-                continue
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield int(srv.getsockname()[1])
-    stop.set()
-    t.join(2)
-    for c in held:
-        c.close()
-    srv.close()
+    with stalled_listener() as port:
+        yield port
 
 
 def _router_checks(site: Path, xml: Path, env: dict[str, str] | None = None):

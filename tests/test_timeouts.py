@@ -7,7 +7,6 @@ hanging it.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import threading
 import time
@@ -19,7 +18,7 @@ import pytest
 
 from pytest_zengarden.errors import TargetError
 
-from .helpers import self_signed
+from .helpers import self_signed, stalled_listener
 
 TIMEOUT = 2.0
 BOUND = 10.0
@@ -28,26 +27,8 @@ BOUND = 10.0
 @pytest.fixture
 def stalled() -> Iterator[int]:
     """A loopback TCP listener that accepts every connection and never sends a byte."""
-    srv = socket.create_server(("127.0.0.1", 0))
-    srv.settimeout(0.2)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                held.append(srv.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield int(srv.getsockname()[1])
-    stop.set()
-    thread.join(2)
-    for conn in held:
-        conn.close()
-    srv.close()
+    with stalled_listener() as port:
+        yield port
 
 
 def bounded(call: Callable[[], Any]) -> tuple[BaseException | None, float]:
