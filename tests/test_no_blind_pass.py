@@ -13,7 +13,7 @@ import pytest
 
 from .helpers import RECORDED, REPO, SITE, fake_lab_state, junit_cases, run_pytest
 
-LAB_CONFTEST = REPO / "tests" / "lab" / "conftest.py"
+LAB_CONFTEST = REPO / "tests" / "conftest.py"
 
 
 def _outcomes(xml: Path) -> dict[str, str]:

@@ -1,4 +1,7 @@
-"""Lab tests under the test command: a skip is a failure, so CI can never go green by skipping.
+"""The plugin's own tests under the test command: a skip is a failure, so CI can never go green by skipping.
+
+Every test that needs the lab or the kernel (tests/lab/, the nftables tests in test_nft_compile.py) skips
+when run by hand without root or binaries; under the test command none may.
 
 ``./scripts/test`` (which CI runs) sets ``ZG_REQUIRE_LAB=1``.  A lab test that then skips — not root,
 iproute2/nftables or the control-plane binaries missing, another lab in the way — fails with the
