@@ -266,3 +266,13 @@ current-context: x
     finally:
         client.close()
     assert not list(scratch.iterdir())  # nothing left behind either
+
+
+def test_quieting_the_client_libraries_never_makes_them_louder() -> None:
+    """Installed at configure (root at WARNING): httpx must not start logging request URLs at INFO."""
+    import logging
+
+    for name in ("httpx", "httpcore", "librouteros", "urllib3", "kubernetes"):
+        logger = logging.getLogger(name)
+        assert not logger.isEnabledFor(logging.DEBUG), name
+        assert logger.getEffectiveLevel() >= logging.WARNING, f"{name} logs below WARNING by the plugin's doing"

@@ -4,7 +4,7 @@ Every credential the plugin resolves (:class:`~pytest_zengarden.credentials.Secr
 derived from it on the wire (the Basic ``Authorization`` value, a kubeconfig bearer token) is
 remembered here.  :func:`install_log_redaction` then masks those values in every log record, whoever
 logs it (``--log-level=DEBUG`` makes librouteros log its login sentence, password included), and
-raises the chatty client libraries to INFO unless the user set their level.
+keeps the chatty client libraries at INFO or quieter unless the user set their level.
 
 Imports nothing from the package: every layer may use it.
 """
@@ -91,6 +91,8 @@ def install_log_redaction() -> None:
     logging.setLogRecordFactory(factory)
     for name in CLIENT_LOGGERS:
         logger = logging.getLogger(name)
-        # Only where the user has not chosen: an explicit level (theirs) is kept, and still scrubbed.
+        # Only where the user has not chosen: an explicit level (theirs) is kept, and still scrubbed.  Never
+        # below what the logger emits now: --log-level=DEBUG must not open a client's DEBUG (librouteros logs
+        # the login sentence there), and no client may log more than it did before (URLs at INFO).
         if logger.level == logging.NOTSET:
-            logger.setLevel(logging.INFO)
+            logger.setLevel(max(logging.INFO, logger.getEffectiveLevel()))
