@@ -32,7 +32,8 @@ ALLOWED: dict[str, set[str]] = {
     "checks": {"analysis", "site", "facts", "probes"},
     "desired": {"site", "analysis", "facts"},
     "targets": {"site", "facts", "clients", "offline", "probes", "credentials", "safety", "lab"},
-    "plugin": {"site", "facts", "analysis", "checks", "probes", "targets", "credentials", "redaction"},
+    "outcomes": set(),
+    "plugin": {"outcomes", "site", "facts", "analysis", "checks", "probes", "targets", "credentials", "redaction"},
     "cli": {"site", "facts", "analysis", "checks", "offline", "lab", "targets", "credentials", "desired"},
     "lab": {"site", "facts", "analysis", "desired", "probes", "safety", "offline", "clients", "credentials"},
 }

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _pytest.outcomes import Failed
 
 from .analysis.firewall_eval import Firewall
 from .checks import cases as case_defs
@@ -23,6 +22,7 @@ from .checks.conformance import Conformance
 from .checks.site import flow_matrix
 from .errors import UsageProblem, ZengardenError
 from .facts.host import HostView
+from .outcomes import CannotJudge, JudgedTally
 from .probes.plan import Observation, group_by_row, probed_rows
 from .redaction import install_log_redaction
 from .site.loader import SiteError, load_site
@@ -114,7 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"the site file has {len(exc.problems)} problem(s):\n{exc}") from None
     config.stash[SITE_KEY] = site
     if site is not None:
-        config.pluginmanager.register(_Tally(config), "zengarden-tally")
+        config.pluginmanager.register(JudgedTally(config), "zengarden-tally")
 
     if config.getoption("provision"):
         raise pytest.UsageError(
@@ -263,15 +263,6 @@ def _needs_target(item: pytest.Item) -> bool:
 
 
 # ------------------------------------------------------------------------------ errors and empty runs
-class CannotJudge(Failed):
-    """The check could not judge (target unreachable, data missing): reported as an *error*, never a failure."""
-
-    __module__ = "builtins"  # as pytest's own outcomes: summaries read "CannotJudge: host: cause"
-
-    def __init__(self, msg: str) -> None:
-        super().__init__(msg, pytrace=False)
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """A target error in a check body or a Gherkin step: the check errors with host and cause, no traceback."""
@@ -295,43 +286,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # (`<error>`): a check that could not judge must read as a broken target, not a deviating site.
         report.when = "setup"
     return report
-
-
-class _Tally:
-    """Counts judged checks: a session with a site in which no check passed or failed must not exit 0."""
-
-    def __init__(self, config: pytest.Config):
-        self.config = config
-        self.judged = 0
-        self.skipped = 0
-        self.deselected = 0
-        self.reason: str | None = None
-
-    def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        self.deselected += len(items)
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.failed or (report.when == "call" and report.passed):
-            self.judged += 1
-        elif report.skipped:
-            self.skipped += 1
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        opt = self.config.option
-        if self.judged or any(
-            getattr(opt, name, False) for name in ("collectonly", "showfixtures", "show_fixtures_per_test")
-        ):
-            return
-        if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
-            return  # interrupted, usage error, internal error: already not a pass
-        what = [f"{n} {word}" for n, word in ((self.skipped, "skipped"), (self.deselected, "deselected")) if n]
-        self.reason = f"no check ran ({', '.join(what) or 'none collected'}): nothing was judged, so this run fails"
-        session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
-
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if self.reason is not None:
-            terminalreporter.write_line(f"zengarden: {self.reason}", red=True, bold=True)
 
 
 # ------------------------------------------------------------------------------------------- fixtures
