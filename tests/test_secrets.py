@@ -277,3 +277,19 @@ def test_quieting_the_client_libraries_never_makes_them_louder() -> None:
         logger = logging.getLogger(name)
         assert not logger.isEnabledFor(logging.DEBUG), name
         assert logger.getEffectiveLevel() >= logging.WARNING, f"{name} logs below WARNING by the plugin's doing"
+
+
+def test_an_export_taken_with_show_sensitive_keeps_no_key_in_the_facts() -> None:
+    from pytest_zengarden.offline.rsc import export_facts
+
+    text = (
+        "# by RouterOS 7.16.2\n/interface wireguard\n"
+        'add listen-port=51820 mtu=1420 name=wg0 private-key="cFJpdmF0ZUtleVByaXZhdGVLZXlQcml2YXRlS2V5MTI="\n'
+        "/interface wireguard peers\n"
+        'add allowed-address=10.8.0.2/32 interface=wg0 preshared-key="c2hhcmVkU2VjcmV0c2hhcmVkU2VjcmV0c2hhcmVkMTI=" '
+        'public-key="cHVibGljS2V5cHVibGljS2V5cHVibGljS2V5cHViMTI="\n'
+    )
+    facts = export_facts(text, "show-sensitive.rsc")
+    assert "private-key" not in repr(facts) and "preshared-key" not in repr(facts)
+    assert "cFJpdmF0ZUtleVByaXZh" not in repr(facts)
+    assert facts.items("/interface/wireguard")[0]["name"] == "wg0"

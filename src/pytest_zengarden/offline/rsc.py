@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from pytest_zengarden.facts.router import RouterConfig, normalize_menu
+from pytest_zengarden.redaction import SENSITIVE_PROPERTIES
 
 _COMMANDS = frozenset({"add", "set", "remove"})
 # Console commands that can follow a menu path but carry no configuration.  Naming them keeps
@@ -350,7 +351,12 @@ def export_facts(text: str, source: str = "<rsc>") -> RouterConfig:
     its factory value, so a service the export never mentions is running.  This is what the checks judge
     (:meth:`~pytest_zengarden.facts.router.RouterConfig.from_device`), equal to a live print of the same router.
     """
-    return RouterConfig.from_device(parse_rsc(text, source).menus, source)
+    # An export taken with show-sensitive carries keys and passwords no check judges: never hold them.
+    menus = {
+        menu: [{k: v for k, v in rec.items() if k not in SENSITIVE_PROPERTIES} for rec in records]
+        for menu, records in parse_rsc(text, source).menus.items()
+    }
+    return RouterConfig.from_device(menus, source)
 
 
 def read_export(path: pathlib.Path) -> RouterConfig:
