@@ -181,3 +181,15 @@ def test_lab_tests_still_skip_when_run_by_hand(lab_project: pytest.Pytester, mon
 def test_the_test_command_requires_the_lab_tests():
     script = (REPO / "scripts" / "test").read_text(encoding="utf-8")
     assert "ZG_REQUIRE_LAB=1 .venv/bin/pytest tests" in script
+
+
+def test_an_export_that_states_nothing_is_an_error_not_a_factory_router(tmp_path: Path):
+    """A failed or truncated /export (headers only) must not be judged as a router at its defaults."""
+    rec = tmp_path / "rec"
+    shutil.copytree(RECORDED, rec)
+    (rec / "router.rsc").write_text("# 2026-12-01 10:00:00 by RouterOS 7.16.2\n# software id = ABCD-1234\n#\n")
+    xml = tmp_path / "j.xml"
+    proc = run_pytest("suites/test_router.py", "--zg-target", f"offline={rec}", f"--junitxml={xml}", "-q")
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert set(_outcomes(xml).values()) == {"error"}
+    assert "the export states no configuration" in proc.stdout

@@ -273,7 +273,7 @@ def test_quieting_the_client_libraries_never_makes_them_louder() -> None:
     """Installed at configure (root at WARNING): httpx must not start logging request URLs at INFO."""
     import logging
 
-    for name in ("httpx", "httpcore", "librouteros", "urllib3", "kubernetes"):
+    for name in ("httpx", "httpcore", "librouteros", "urllib3", "kubernetes", "testinfra"):
         logger = logging.getLogger(name)
         assert not logger.isEnabledFor(logging.DEBUG), name
         assert logger.getEffectiveLevel() >= logging.WARNING, f"{name} logs below WARNING by the plugin's doing"
@@ -293,3 +293,20 @@ def test_an_export_taken_with_show_sensitive_keeps_no_key_in_the_facts() -> None
     assert "private-key" not in repr(facts) and "preshared-key" not in repr(facts)
     assert "cFJpdmF0ZUtleVByaXZh" not in repr(facts)
     assert facts.items("/interface/wireguard")[0]["name"] == "wg0"
+
+
+def test_credentials_by_pattern_are_never_held_but_public_keys_are() -> None:
+    from pytest_zengarden.offline.rsc import export_facts
+    from pytest_zengarden.redaction import SENSITIVE_PROPERTIES
+
+    for name in ("ipsec-secret", "wpa2-pre-shared-key", "authentication-password", "tcp-md5-key", "private-key"):
+        assert name in SENSITIVE_PROPERTIES, name
+    assert "public-key" not in SENSITIVE_PROPERTIES and "comment" not in SENSITIVE_PROPERTIES
+    text = (
+        "/interface l2tp-server server\nset enabled=yes ipsec-secret=l2tp-Secret-9x\n"
+        "/interface wireguard peers\n"
+        'add allowed-address=10.8.0.2/32 interface=wg0 public-key="cHVibGljS2V5cHVibGljS2V5cHVibGljS2V5cHViMTI="\n'
+    )
+    facts = export_facts(text, "sensitive.rsc")
+    assert "l2tp-Secret-9x" not in repr(facts)
+    assert facts.items("/interface/wireguard/peers")[0]["public-key"].startswith("cHVibGlj")

@@ -147,3 +147,41 @@ def test_api_on_a_stalled_router(stalled: int):
     assert_target_error_in_time(
         lambda: RouterApiClient("127.0.0.1", "zengarden", "not-used", port=stalled, timeout=TIMEOUT), "timed out"
     )
+
+
+def test_a_file_the_ssh_user_cannot_read_is_an_error_not_missing() -> None:
+    """k3s keeps config.yaml 0600 root: a non-root SSH user is refused, and that is no absent file.
+
+    The reader's own command runs in a shell as ``nobody``, as it would on a blade over SSH.
+    """
+    import pwd
+    import shutil
+    import tempfile
+
+    from pytest_zengarden.clients.hosts import SshBlade
+
+    class Result:
+        def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+            self.rc, self.stdout, self.stderr = proc.returncode, proc.stdout, proc.stderr
+
+    nobody = pwd.getpwnam("nobody")
+    as_nobody = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "sh", "-c"]
+
+    def run(command: str, doing: str) -> Result:
+        argv = [*as_nobody, command]
+        return Result(subprocess.run(argv, capture_output=True, text=True, timeout=10, env={"LC_ALL": "C"}))
+
+    blade = SshBlade.__new__(SshBlade)
+    blade.endpoint = "blade blade001 (zg@127.0.0.1:22)"
+    blade._run = run  # type: ignore[method-assign]
+    where = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        where.chmod(0o755)  # nobody may look in, as in /etc/rancher/k3s
+        unreadable = where / "config.yaml"
+        unreadable.write_text("token: x\n")
+        unreadable.chmod(0o600)
+        with pytest.raises(TargetError, match=r"cannot read .*config\.yaml: .*Permission denied"):
+            blade.read_file(str(unreadable))
+        assert blade.read_file(str(where / "absent.yaml")) is None
+    finally:
+        shutil.rmtree(where)

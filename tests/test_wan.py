@@ -209,3 +209,15 @@ def test_a_port_with_nothing_over_it_is_the_wan_itself(site: Site) -> None:
     config = RouterConfig.from_records({"/ip/dhcp-client": [{"interface": "ether1"}]}, "test")
     assert uplink(config, "ether1").describe() == "ether1"
     assert endpoints(site, config)["internet"].interface == "ether1"
+
+
+def test_a_dhcp_wan_with_classless_routes_is_resolved(site: Site) -> None:
+    """``add-default-route=special-classless`` is a documented value, not a broken boolean."""
+    config = parse_rsc(
+        "/interface list\nadd name=WAN\n/interface list member\nadd interface=ether1 list=WAN\n"
+        "/ip dhcp-client\nadd add-default-route=special-classless interface=ether1\n",
+        "dhcp-classless.rsc",
+    )
+    up = uplink(config, "ether1")
+    assert up.interface == "ether1"
+    assert endpoints(site, config)["internet"].interface == "ether1"

@@ -18,13 +18,28 @@ from typing import Any
 
 MASK = "***"
 
-# Properties RouterOS prints that are credentials: never read, never written into an export.
-SENSITIVE_PROPERTIES = frozenset(
+# Properties RouterOS prints that are credentials: never read, never written into an export.  Named ones,
+# and by pattern the rest (ipsec-secret, wpa2-pre-shared-key, authentication-password, tcp-md5-key...).
+_SENSITIVE_NAMES = frozenset(
     {"private-key", "preshared-key", "password", "secret", "passphrase", "authentication-key", "auth-key"}
 )
+_SENSITIVE_SUFFIXES = ("-secret", "-password", "-passphrase", "-pre-shared-key", "-preshared-key", "-md5-key")
+_NOT_SENSITIVE = frozenset({"public-key"})
+
+
+class _SensitiveProperties(frozenset[str]):
+    """``name in SENSITIVE_PROPERTIES``: a credential by name or by pattern (``public-key`` is not)."""
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str) or name in _NOT_SENSITIVE:
+            return False
+        return name in _SENSITIVE_NAMES or name.endswith(_SENSITIVE_SUFFIXES) or name.endswith("private-key")
+
+
+SENSITIVE_PROPERTIES = _SensitiveProperties(_SENSITIVE_NAMES)
 
 # Client libraries whose DEBUG output carries protocol sentences, headers or bodies.
-CLIENT_LOGGERS = ("librouteros", "urllib3", "kubernetes", "httpx", "httpcore", "hpack", "paramiko")
+CLIENT_LOGGERS = ("librouteros", "urllib3", "kubernetes", "httpx", "httpcore", "hpack", "paramiko", "testinfra")
 
 _lock = threading.Lock()
 _values: set[str] = set()

@@ -112,10 +112,15 @@ class SshBlade:
         return result
 
     def read_file(self, path: str) -> str | None:
-        """The text of ``path`` on the blade, ``None`` if it does not exist or cannot be read."""
-        res = self._run(f"test -e {shlex.quote(path)} && cat -- {shlex.quote(path)}", f"reading {path}")
-        if res.rc != 0:
+        """The text of ``path`` on the blade, ``None`` if it does not exist; unreadable is a :class:`TargetError`."""
+        quoted = shlex.quote(path)
+        # Exit 3: absent. Any other failure (permission denied as a non-root user) is not "missing".
+        res = self._run(f"test -e {quoted} || exit 3; cat -- {quoted}", f"reading {path}")
+        if res.rc == 3:
             return None
+        if res.rc != 0:
+            lines = (res.stderr or "").strip().splitlines()
+            raise TargetError(self.endpoint, f"cannot read {path}: {lines[-1] if lines else f'exit {res.rc}'}")
         return str(res.stdout)
 
     def hostname(self) -> str:

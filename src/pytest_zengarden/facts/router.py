@@ -222,7 +222,8 @@ def _default_route_on(config: RouterConfig, iface: str) -> bool:
         if r.get("name") == iface and as_bool(r.get("add-default-route")):
             return True
     for r in _enabled(config, "/ip/dhcp-client"):
-        if r.get("interface") == iface and as_bool(r.get("add-default-route"), True):
+        # yes | no | special-classless (RFC 3442 routes, a default among them): an enum, not a boolean.
+        if r.get("interface") == iface and r.get("add-default-route", "yes") in ("yes", "true", "special-classless"):
             return True
     for r in _enabled(config, "/ip/route"):
         if r.get("dst-address", "0.0.0.0/0") not in ("0.0.0.0/0", ""):

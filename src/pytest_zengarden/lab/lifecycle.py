@@ -207,8 +207,10 @@ class Lab:
             priv = run(["wg", "genkey"]).stdout.strip()
             pub = run(["wg", "pubkey"], input=priv).stdout.strip()
             key_file = secrets_dir / f"wg-{end.iface}.key"
-            key_file.write_text(priv + "\n")
-            key_file.chmod(0o600)
+            # Created 0600: the key is never readable by others, not even for a moment.
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(priv + "\n")
             keys[end.iface] = (key_file, pub)
         server, client = ends[0], ends[1]
         for end in ends:

@@ -32,7 +32,7 @@ class OfflineTarget(Target):
         return TargetError(f"recording {self.root}", f"{path} is missing: the recording holds no {what}")
 
     def router(self) -> RouterHandle:
-        from ..offline.rsc import RscParseError, read_export
+        from ..offline.rsc import RscParseError, load_rsc, read_export
 
         path = self.root / "router.rsc"
         if not path.is_file():
@@ -40,9 +40,14 @@ class OfflineTarget(Target):
 
         def read() -> RouterConfig:
             try:
-                return read_export(path)
+                said = load_rsc(path)
+                config = read_export(path)
             except RscParseError as exc:
                 raise TargetError(f"router (recorded at {path})", str(exc)) from None
+            if not any(said.menus.values()):
+                # A failed or truncated /export is not a factory router: nothing here says what the router is.
+                raise TargetError(f"router (recorded at {path})", "the export states no configuration (empty?)")
+            return config
 
         return RouterHandle(f"router (recorded at {path})", read)
 
