@@ -232,7 +232,7 @@ def test_tls_services_ok(site: Site, _desired: Menus) -> None:
     f = fwc.tls_services(site, config(_desired))
     assert f.ok
     assert (f.control, f.subject) == ("RTR-SERVICES", "TLS services")
-    assert f.message == "TLS services present certificates; the plugin uses api-ssl"
+    assert f.message == "TLS services: api-ssl, www-ssl present certificates; the plugin uses api-ssl"
 
 
 def test_protected_segments_is_management_only(site: Site) -> None:
@@ -745,3 +745,20 @@ def test_a_deviation_over_the_whole_row_does_not_repeat_the_row(site: Site, menu
     f = fwc.flow(site, fw, narrowed)
     assert not f.ok and f.subject == "home->cluster:tcp/22"
     assert f.message == 'expected drop, config accepts (rule #30 "ssh from home")'
+
+
+def test_tls_services_judge_what_the_router_runs_and_how_the_plugin_verifies(site: Site, _desired: Menus) -> None:
+    """A TLS service the site leaves out still runs on a factory router; verify_tls=false authenticates nobody."""
+    menus = copy.deepcopy(_desired)
+    for row in menus["/ip/service"]:
+        if row["name"] == "api-ssl":
+            row["certificate"] = "none"
+    slim = site.model_copy(deep=True)
+    del slim.router.hardening.services["api-ssl"]  # the site does not use it, the router still runs it
+    f = fwc.tls_services(slim, config(menus))
+    assert not f.ok and "api-ssl presents no certificate" in f.message
+    assert site.inventory is not None and site.inventory.router is not None
+    router = site.inventory.router.model_copy(update={"verify_tls": False})
+    lax = site.model_copy(update={"inventory": site.inventory.model_copy(update={"router": router})})
+    f = fwc.tls_services(lax, config(_desired))
+    assert not f.ok and "verify_tls is false" in f.message

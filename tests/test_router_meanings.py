@@ -152,7 +152,7 @@ def test_rest_over_https_passes_the_tls_check(site: Site) -> None:
     config = RouterConfig.from_records(desired_router(site), "desired")
     f = fwc.tls_services(_with_router_access(site, "rest", "https", 443), config)
     assert f.ok, f.message
-    assert f.message == "TLS services present certificates; the plugin uses rest over https"
+    assert f.message == "TLS services: api-ssl, www-ssl present certificates; the plugin uses rest over https"
 
 
 # ------------------------------------------------------------------------------------- firewall explain

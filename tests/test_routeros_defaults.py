@@ -453,3 +453,20 @@ def test_the_lab_emulator_serves_every_declared_menu() -> None:
     assert store.print("/ip/upnp") == [
         {"enabled": "false", "allow-disable-external-interface": "false", "show-dummy-rule": "true"}
     ]
+
+
+def test_a_service_the_site_leaves_out_is_judged_disabled(site: Site) -> None:
+    """A site that names only the services it uses still has telnet, ftp, www and api judged (expected off)."""
+    data = site.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for name in ("telnet", "ftp", "www", "api"):
+        del data["router"]["hardening"]["services"][name]
+    import yaml
+
+    from pytest_zengarden.site.loader import parse_site
+
+    slim = parse_site(yaml.safe_dump(data, sort_keys=False), "slim.yaml")
+    factory = read_export(RECORDINGS / "services-at-factory.rsc")
+    for name in ("telnet", "ftp", "www", "api"):
+        assert name in slim.router.hardening.services
+        f = rc.service(slim, name, factory)
+        assert not f.ok and "expected disabled" in f.message, (name, f)

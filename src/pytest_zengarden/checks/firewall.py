@@ -320,17 +320,25 @@ def tls_services(site: Site, config: RouterConfig) -> Finding:
     """TLS services present a certificate, and the plugin's transport uses TLS: API-SSL, or REST over HTTPS."""
     hardening = site.router.hardening
     problems = []
+    judged = []
     for name in TLS_SERVICES:
-        spec = hardening.services.get(name)
+        # Every TLS service the router runs, whatever the site says of it (test_service judges that).
         rows = config.find("/ip/service", name=name)
-        if spec is None or not spec.enabled or not rows or as_bool(rows[0].get("disabled")):
+        if not rows or as_bool(rows[0].get("disabled")):
             continue
+        judged.append(name)
         cert = rows[0].get("certificate", "") or "none"
         if cert == "none":
             problems.append(f"{name} presents no certificate (anonymous TLS authenticates nobody)")
         elif hardening.certificate and cert != hardening.certificate:
             problems.append(f"{name} presents certificate {cert!r}, expected {hardening.certificate!r}")
-    transport = site.inventory.router.transport if site.inventory and site.inventory.router else "api-ssl"
+    access = site.inventory.router if site.inventory else None
+    transport = access.transport if access else "api-ssl"
+    if access is not None and transport != "api" and not access.verify_tls:
+        problems.append(
+            "inventory.router.verify_tls is false: the plugin accepts any certificate, so TLS authenticates "
+            "nobody; give inventory.router.ca_file instead"
+        )
     if transport == "api":
         problems.append("inventory.router.transport is plain 'api': the password crosses the network in clear text")
     rest = site.router.rest
@@ -345,7 +353,8 @@ def tls_services(site: Site, config: RouterConfig) -> Finding:
     if problems:
         return finding(hardening, "TLS services", False, "; ".join(problems))
     via = f"rest over {rest.scheme}" if transport == "rest" else transport
-    return finding(hardening, "TLS services", True, f"TLS services present certificates; the plugin uses {via}")
+    running = f"{', '.join(judged)} present{'s' if len(judged) == 1 else ''} certificates" if judged else "none runs"
+    return finding(hardening, "TLS services", True, f"TLS services: {running}; the plugin uses {via}")
 
 
 def address_lists(site: Site, fw: Firewall) -> Finding:

@@ -239,10 +239,27 @@ class RouterService(Model):
         return list(segments) if "*" in self.allowed_from else list(self.allowed_from)
 
 
+# The /ip/service entries every RouterOS 7 router has (all but www-ssl enabled at the factory).
+ROUTEROS_SERVICES = ("telnet", "ftp", "www", "ssh", "www-ssl", "api", "winbox", "api-ssl")
+
+
 class Hardening(Traced):
     """Which router services are on, on which port, and from where."""
 
-    services: dict[str, RouterService]
+    services: dict[str, RouterService] = Field(
+        description=(
+            "Expected state of /ip/service entries. A RouterOS service the site does not name is expected "
+            "disabled (the design disables what it does not use), and is judged so: leaving it out never "
+            "leaves it unchecked."
+        )
+    )
+
+    @model_validator(mode="after")
+    def _unnamed_services_are_off(self) -> Hardening:
+        for name in ROUTEROS_SERVICES:
+            self.services.setdefault(name, RouterService(enabled=False))
+        return self
+
     # The certificate the TLS services (api-ssl, www-ssl) present; without one RouterOS falls back to
     # anonymous TLS, which authenticates nobody.
     certificate: str | None = None
