@@ -162,12 +162,14 @@ def test_differential_names_the_rule_the_packets_contradict(site, desired):
 def test_prober_refuses_namespaces_that_are_not_the_labs():
     with pytest.raises(UnsafeTarget, match="not the lab's"):
         Prober({"home": Vantage("home", "192.168.88.10", netns="elsewhere")}, ["zg-home"], [])
+    with pytest.raises(UnsafeTarget, match="need the lab's agent"):
+        Prober({"home": Vantage("home", "192.168.88.10", netns="zg-home")}, ["zg-home"], [])
     with pytest.raises(ValueError, match="exactly one of netns and ssh"):
         Prober({"home": Vantage("home", "192.168.88.10")}, [], [])
     login = SshLogin("probe", Path("/nonexistent/key"))
     both = Vantage("home", "192.168.88.10", netns="zg-home", ssh=login)
     with pytest.raises(ValueError, match="exactly one"):
-        Prober({"home": both}, ["zg-home"], [])
+        Prober({"home": both}, ["zg-home"], [], netns_agent=("agent",))
 
 
 def test_ssh_command_verifies_host_keys_and_never_prompts():
@@ -198,7 +200,8 @@ class FakeAgentProber(Prober):
     """The real runner with the agent replaced by a script printing ``output`` (a malformed agent)."""
 
     def __init__(self, output: str):
-        super().__init__({"home": Vantage("home", "192.168.88.10", netns="zg-home")}, ["zg-home"], [])
+        home = {"home": Vantage("home", "192.168.88.10", netns="zg-home")}
+        super().__init__(home, ["zg-home"], [], netns_agent=("unused",))
         self.output = output
 
     def _cmd(self, v, *args):  # type: ignore[no-untyped-def]

@@ -127,6 +127,7 @@ SSH_PROBES = """
 import json, sys
 from pathlib import Path
 from pytest_zengarden.probes.prober import Prober, SshLogin, Vantage, run_planned
+from pytest_zengarden.lab.probe import LAB_AGENT
 from pytest_zengarden.probes.plan import PlannedProbe
 from pytest_zengarden.site.schema import Protocol
 
@@ -136,7 +137,8 @@ blades = lab["inventory"]["blades"]
 login = SshLogin(blades["user"], Path(blades["key_file"]), known_hosts=Path(blades["known_hosts"]))
 vantages = {seg: Vantage(seg, p["address"], netns=p["netns"]) for seg, p in lab["probes"].items()}
 vantages["cluster"] = Vantage("cluster", "192.168.77.171", ssh=login)  # blade002, as on a live site
-prober = Prober(vantages, lab["namespaces"], ["192.168.77.1", "192.168.88.1", "192.168.100.1", "203.0.113.1"])
+prober = Prober(vantages, lab["namespaces"], ["192.168.77.1", "192.168.88.1", "192.168.100.1", "203.0.113.1"],
+                netns_agent=LAB_AGENT)
 flows = [("cluster", "home", "tcp", 22), ("cluster", "internet", "tcp", 443), ("cluster", "management", "udp", 53),
          ("home", "cluster", "tcp", 443), ("home", "cluster", "tcp", 8080), ("management", "cluster", "udp", 5353)]
 planned = [PlannedProbe(f"{s}->{d}", s, d, Protocol(p), port) for s, d, p, port in flows]

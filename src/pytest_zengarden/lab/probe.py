@@ -22,6 +22,7 @@ from ..probes.agent import serve_listeners as agent_serve_listeners
 from ..safety import NETNS_DIR, current_lab_netns
 
 __all__ = [
+    "LAB_AGENT",
     "MAX_LISTEN_SECONDS",
     "MAX_TIMEOUT",
     "main",
@@ -30,6 +31,9 @@ __all__ = [
     "run_probes",
     "serve_listeners",
 ]
+
+# How the lab target runs this module in a lab namespace (``ip netns exec NS`` + this).
+LAB_AGENT = (sys.executable, "-m", "pytest_zengarden.lab.probe")
 
 LAB_NETNS_PREFIX = "zg"  # lab namespaces (topology plans and the lab's own tests) start with this
 

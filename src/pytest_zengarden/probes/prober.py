@@ -18,7 +18,6 @@ import math
 import select
 import shlex
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ from typing import Any
 from ..errors import TargetError, UnsafeTarget
 from .plan import Observation, PlannedProbe, plan
 
-AGENT = (sys.executable, "-m", "pytest_zengarden.lab.probe")
 AGENT_SOURCE = Path(__file__).resolve().with_name("agent.py")
 READY_TIMEOUT = 15.0  # seconds for a listener to bind its ports
 MAX_PROBES_PER_VANTAGE = 20000
@@ -85,13 +83,19 @@ class Prober:
         *,
         timeout_s: float = 1.0,
         concurrency: int = 256,
+        netns_agent: Sequence[str] = (),
     ):
+        """``netns_agent``: the command that runs the agent inside a lab namespace (the lab target gives its
+        own, which refuses to run anywhere else); namespace vantages need it, SSH vantages ship the agent."""
         unknown = sorted(v.netns for v in vantages.values() if v.netns is not None and v.netns not in lab_namespaces)
         if unknown:
             raise UnsafeTarget(f"vantage namespaces {unknown} are not the lab's; refusing to run probes there")
         bad = sorted(v.segment for v in vantages.values() if (v.netns is None) == (v.ssh is None))
         if bad:
             raise ValueError(f"vantages {bad} need exactly one of netns and ssh")
+        if not netns_agent and any(v.netns is not None for v in vantages.values()):
+            raise UnsafeTarget("namespace vantages need the lab's agent (netns_agent): refusing to run probes")
+        self.netns_agent = tuple(netns_agent)
         self.vantages = dict(vantages)
         self.router_addresses = frozenset(router_addresses)
         self.timeout_s = timeout_s
@@ -105,7 +109,7 @@ class Prober:
 
     def _cmd(self, v: Vantage, *args: str) -> list[str]:
         if v.netns is not None:
-            return ["ip", "netns", "exec", v.netns, *AGENT, *args]
+            return ["ip", "netns", "exec", v.netns, *self.netns_agent, *args]
         assert v.ssh is not None
         source = _agent_source()
         remote = "ZG_PROBE_AGENT=remote exec python3 -c " + shlex.join([source, *args])

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TargetError
+from ..lab.probe import LAB_AGENT
 from ..lab.state import default_lab_state
 from ..lab.topology import WAN_LINK
 from ..probes.prober import Prober, Vantage
@@ -54,7 +55,7 @@ class LabTarget(LiveTarget):
         vantages = {seg: Vantage(seg, p["address"], netns=p["netns"]) for seg, p in probes.items()}
         routers = [str(s.router_address) for s in self.site.segments.values() if s.router_address is not None]
         routers.append(str(WAN_LINK.network_address + 1))
-        return Prober(vantages, list(data.get("namespaces", [])), routers)
+        return Prober(vantages, list(data.get("namespaces", [])), routers, netns_agent=LAB_AGENT)
 
     def _need(self, section: str) -> Any:
         if self._problem is not None:
