@@ -38,6 +38,8 @@ class RouterClient(Protocol):
     def print(self, menu: str) -> list[dict[str, str]]: ...
     def add(self, menu: str, props: Props) -> str: ...
     def set(self, menu: str, item_id: str, props: Props) -> None: ...
+    def set_singleton(self, menu: str, props: Props) -> None: ...
+    def unset(self, menu: str, item_id: str, names: Sequence[str]) -> None: ...
     def remove(self, menu: str, *item_ids: str) -> None: ...
     def move(self, menu: str, item_ids: Sequence[str], destination: str) -> None: ...
     def close(self) -> None: ...
@@ -198,11 +200,32 @@ class RouterApiClient:
     def set(self, menu: str, item_id: str, props: Props) -> None:
         self._run(f"{normalize_menu(menu)}/set", **{".id": item_id, **self._words(props)})
 
+    def set_singleton(self, menu: str, props: Props) -> None:
+        """``set`` on a menu with one record and no ids (``/ip/dns``, ``/system/identity``)."""
+        self._run(f"{normalize_menu(menu)}/set", **self._words(props))
+
+    def unset(self, menu: str, item_id: str, names: Sequence[str]) -> None:
+        """Back to the default: one ``unset value-name=`` per property (RouterOS takes one name per call)."""
+        for name in names:
+            self._run(f"{normalize_menu(menu)}/unset", numbers=item_id, **{"value-name": name})
+
     def remove(self, menu: str, *item_ids: str) -> None:
         self._run(f"{normalize_menu(menu)}/remove", **{".id": ",".join(item_ids)})
 
     def move(self, menu: str, item_ids: Sequence[str], destination: str) -> None:
         self._run(f"{normalize_menu(menu)}/move", numbers=",".join(item_ids), destination=destination)
+
+    def safe_mode_take(self) -> None:
+        """``/safe-mode/take`` (RouterOS 7.18+): until release, losing this connection undoes every change."""
+        self._run("/safe-mode/take")
+
+    def safe_mode_release(self) -> None:
+        """``/safe-mode/release``: keep the changes made in Safe Mode and leave it."""
+        self._run("/safe-mode/release")
+
+    def safe_mode_unroll(self) -> None:
+        """``/safe-mode/unroll``: undo every change since take and leave Safe Mode."""
+        self._run("/safe-mode/unroll")
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -303,6 +326,13 @@ class RouterRestClient:
 
     def set(self, menu: str, item_id: str, props: Props) -> None:
         self._call("PATCH", menu, f"/{item_id}", body={k: stringify(v) for k, v in props.items()})
+
+    def set_singleton(self, menu: str, props: Props) -> None:
+        self._call("POST", menu, "/set", body={k: stringify(v) for k, v in props.items()})
+
+    def unset(self, menu: str, item_id: str, names: Sequence[str]) -> None:
+        for name in names:
+            self._call("POST", menu, "/unset", body={"numbers": item_id, "value-name": name})
 
     def remove(self, menu: str, *item_ids: str) -> None:
         for item_id in item_ids:

@@ -10,6 +10,11 @@ and control bytes are refused with ``!fatal``), sentences ended by an empty word
 * ``!fatal`` always carries a reason word: librouteros reads ``words[0]``.
 * Commands of one connection run in order; store calls run in a worker thread so a slow apply hook
   or a password hash never stalls the other connections.
+* Each login opens a store :class:`~.store.Session` (Safe Mode is bound to it); it is closed when the
+  connection ends for any reason - EOF, reset, TLS error, ``/quit``, ``!fatal``, server shutdown - and
+  a session that still holds Safe Mode then has its changes undone.  ``/quit`` counts as ending
+  without release: RouterOS 7 asks "You are in Safe Mode. Quitting will unroll changes" (measured by
+  tik4net on 7.24), although the older manual says ``/quit`` keeps them.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from collections.abc import Iterable, MutableSet
 
 from .schema import MSG, RouterOsError
 from .service_gate import admit
-from .store import CommandResult, ConfigStore
+from .store import CommandResult, ConfigStore, Session
 
 __all__ = ["decode_length_prefix", "encode_length", "encode_sentence", "serve_api"]
 
@@ -96,6 +101,7 @@ class _Session:
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.label = label
         self.user: str | None = None
+        self.session: Session | None = None  # the store's view of this connection, from login on
 
     async def _read_word(self) -> str:
         first = (await self.reader.readexactly(1))[0]
@@ -137,6 +143,11 @@ class _Session:
         finally:
             LOG.info("%s %s: closed", self.label, self.peer)
             self.writer.close()
+            if self.session is not None:
+                # In a worker thread, like every store call (the undo runs the apply hook).  Even if this
+                # task is cancelled meanwhile (server shutdown) the thread runs to its end.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.to_thread(self.store.close_session, self.session)
             with contextlib.suppress(ConnectionError, OSError, ssl.SSLError, asyncio.CancelledError):
                 await self.writer.wait_closed()
 
@@ -184,7 +195,7 @@ class _Session:
                 raise RouterOsError(f"malformed attribute word ({malformed})", 1)
             if not cmd.startswith("/"):
                 raise RouterOsError(MSG["no_cmd"].format(cmd), 0)
-            result: CommandResult = await asyncio.to_thread(self.store.command, cmd, attrs, query)
+            result: CommandResult = await asyncio.to_thread(self.store.command, cmd, attrs, query, session=self.session)
         except RouterOsError as err:
             await self._send([_trap(err, tail), ["!done", *tail]])
             return True
@@ -208,8 +219,12 @@ class _Session:
         )
         # Never log the password; the name is what an operator needs to see.
         LOG.info("%s %s: login %s %s", self.label, self.peer, name or "-", "ok" if ok else "refused")
-        if ok:
+        if ok and name is not None:
             self.user = name
+            if self.session is None:
+                self.session = self.store.open_session(name, f"{self.label} {self.peer} {name}")
+            else:
+                self.session.user = name  # a second /login on the connection: same session, new user
             await self._send([["!done", *tail]])
         else:
             await self._send([["!trap", *tail, f"=message={LOGIN_FAILED}"], ["!done", *tail]])

@@ -48,6 +48,12 @@ MSG = {
     "physical": "failure: can not remove physical interface",
     "bad_query": "invalid query: {}",
     "no_prefix": "no such command prefix",
+    # Safe Mode: the console/script wordings of RouterOS 7.21-7.24 as published by people who measured
+    # them (see SAFE_MODE_COMMANDS); what the binary API's !trap says is [unverified].
+    "safe_taken_self": "Safe Mode is taken by current user in another session. Action aborted.",
+    "safe_taken_other": "Safe Mode is taken by another user ({}). Action aborted.",
+    "safe_not_taken": "Safe Mode has not been taken. Action aborted.",
+    "safe_no_session": "failure: Safe Mode needs a session (API or terminal)",  # [unverified] (REST)
 }
 
 BUILTIN_INTERFACE_LISTS = frozenset({"all", "none", "dynamic", "static"})
@@ -810,9 +816,20 @@ def commands_of(spec: MenuSpec) -> frozenset[str]:
     return frozenset(base)
 
 
+# Safe Mode (RouterOS 7.18+ ``/safe-mode take|release|unroll``), a menu without records.  Sources:
+# help.mikrotik.com "Configuration Management" (Safe Mode: one holder; every change, from any session,
+# undone if the holder's session ends abnormally; past 100 history actions the session silently leaves
+# safe mode and nothing is undone); measured CLI wordings: github.com/danikf/tik4net (7.24.4 question
+# "Safe Mode is taken by current user in another session", "Quitting will unroll changes") and a public
+# RouterOS 7.21 CHR safe-mode reference ("Safe Mode has not been taken. Action aborted.").
+SAFE_MODE_MENU = "/safe-mode"
+SAFE_MODE_COMMANDS = frozenset({"take", "release", "unroll"})
+SAFE_MODE_MAX_ACTIONS = 100  # RouterOS history holds 100 actions; the 101st ends safe mode, nothing undone
+
+
 def directories() -> frozenset[str]:
     """Every path prefix of a known menu (``/ip``, ``/ip/firewall``...): valid but command-less."""
-    out = {"/"}
+    out = {"/", SAFE_MODE_MENU}
     for path in MENUS:
         parts = path.strip("/").split("/")
         for i in range(1, len(parts) + 1):

@@ -5,6 +5,17 @@ two views can never disagree.  Every write runs under one lock and is transactio
 made, the ``on_change`` hook (the lab's compile-and-apply step) is called with the new snapshot, the
 state is persisted atomically, and if the hook or the write fails the store is restored, so a
 client either sees its change applied everywhere or gets an error and nothing changed.
+
+Safe Mode (RouterOS 7.18+ ``/safe-mode take|release|unroll``) is modelled on sessions
+(:meth:`ConfigStore.open_session`; the API server opens one per login and closes it when the
+connection ends, however it ends).  One session at a time holds it; ``take`` checkpoints the
+store, ``release`` keeps everything, ``unroll`` - and the holder's session ending without a release
+(connection dropped or reset, TLS closed, ``/quit``) - restores the checkpoint, runs ``on_change``
+and persists.  As on RouterOS, changes by *other* sessions while it is held are undone too (the
+manual: "all configuration changes that are made (also from other login sessions)") and count
+toward the 100 actions the history holds: the 101st change ends safe mode silently and nothing is
+undone afterwards.  While held, the state file also carries the checkpoint, so an emulator killed
+meanwhile comes back with the changes undone, like a router rebooted in safe mode.
 """
 
 from __future__ import annotations
@@ -33,6 +44,9 @@ from .schema import (
     MENUS,
     MSG,
     REF_MENUS,
+    SAFE_MODE_COMMANDS,
+    SAFE_MODE_MAX_ACTIONS,
+    SAFE_MODE_MENU,
     SERVICES,
     MenuSpec,
     Prop,
@@ -42,12 +56,13 @@ from .schema import (
     directories,
 )
 
-__all__ = ["ChangeHook", "CommandResult", "ConfigStore", "RouterOsError", "StoreOptions"]
+__all__ = ["ChangeHook", "CommandResult", "ConfigStore", "RouterOsError", "Session", "StoreOptions"]
 
 LOG = logging.getLogger("pytest_zengarden.lab.routeros")
 
 ChangeHook = Callable[[RouterConfig], None]
 T = TypeVar("T")
+_State = tuple[dict[str, list[dict[str, str]]], int, dict[str, str]]  # menus, next id, password hashes
 
 _STATE_FORMAT = "pytest-zengarden-routeros-state"
 _PBKDF2_ROUNDS = 20_000  # cheap enough for one hash per login, yet not a plain digest on disk
@@ -64,6 +79,22 @@ class CommandResult:
 
     rows: list[dict[str, str]] = field(default_factory=list)
     done: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class Session:
+    """One client session as the store sees it (identity: one API connection), for Safe Mode."""
+
+    user: str
+    label: str
+    closed: bool = False
+
+
+@dataclass(eq=False)
+class _SafeMode:
+    holder: Session
+    saved: _State  # the store at take
+    actions: int = 0  # changes recorded since take (any session's)
 
 
 def format_id(number: int) -> str:
@@ -176,6 +207,17 @@ def _validate_ip_address(rec: Mapping[str, str]) -> None:
         raise RouterOsError(MSG["invalid_value"].format("address"), 1) from None
 
 
+def _apply_error(exc: Exception) -> RouterOsError:
+    """What a client sees when the apply hook refused a change."""
+    if isinstance(exc, RouterOsError):
+        return exc
+    return RouterOsError(str(exc) or type(exc).__name__, 4)
+
+
+def _save_error(exc: OSError) -> RouterOsError:
+    return RouterOsError(f"failure: could not save configuration ({exc.strerror or exc})", 4)
+
+
 # Per-menu checks that need more than the schema (kept here because they use ipaddress/keys).
 _EXTRA_CHECKS: dict[str, Callable[[Mapping[str, str]], None]] = {"/ip/address": _validate_ip_address}
 
@@ -212,6 +254,9 @@ class ConfigStore:
         # server does not run PBKDF2 on every request; cleared whenever /user changes.
         self._auth_key = os.urandom(32)
         self._auth_ok: set[bytes] = set()
+        self._safe: _SafeMode | None = None
+        self._sessions: set[Session] = set()
+        self._sessions_changed = threading.Condition(self._lock)
         with self._lock:
             if self._path is not None and self._path.exists():
                 self._load(self._path)
@@ -259,10 +304,10 @@ class ConfigStore:
         self._next_id += 1
         return format_id(number)
 
-    def _save_state(self) -> tuple[dict[str, list[dict[str, str]]], int, dict[str, str]]:
+    def _save_state(self) -> _State:
         return ({m: [dict(r) for r in recs] for m, recs in self._menus.items()}, self._next_id, dict(self._passwords))
 
-    def _restore(self, saved: tuple[dict[str, list[dict[str, str]]], int, dict[str, str]]) -> None:
+    def _restore(self, saved: _State) -> None:
         menus, next_id, passwords = saved
         self._menus = menus
         # Ids stay monotonic even across a rolled-back add: an id a client may have seen is never reused.
@@ -277,23 +322,20 @@ class ConfigStore:
             raise ValueError(f"{path}: cannot read emulator state ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != _STATE_FORMAT:
             raise ValueError(f"{path}: not an emulator state file (format {_STATE_FORMAT!r} expected)")
-        menus = data.get("menus", {})
-        if not isinstance(menus, dict):
-            raise ValueError(f"{path}: 'menus' must be an object")
-        for menu, records in menus.items():
-            if menu not in MENUS:
-                LOG.warning("%s: ignoring unknown menu %s", path, menu)
-                continue
-            if not isinstance(records, list) or not all(
-                isinstance(r, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in r.items())
-                for r in records
-            ):
-                raise ValueError(f"{path}: menu {menu} must be a list of string maps")
-            self._menus[menu] = [dict(r) for r in records]
-        passwords = data.get("passwords", {})
+        source: dict[str, Any] = data
+        checkpoint = data.get("safe_mode")
+        if checkpoint is not None:
+            if not isinstance(checkpoint, dict):
+                raise ValueError(f"{path}: 'safe_mode' must be an object")
+            # The session that held Safe Mode did not survive the stop: its changes are undone.
+            LOG.warning("%s: Safe Mode was held when the emulator stopped; its changes are undone", path)
+            source = checkpoint
+        self._menus.update(self._parse_menus(path, source.get("menus", {})))
+        passwords = source.get("passwords", {})
         if not isinstance(passwords, dict) or not all(isinstance(v, str) for v in passwords.values()):
             raise ValueError(f"{path}: 'passwords' must map ids to hashes")
         self._passwords = dict(passwords)
+        # The counter of the newest state: ids issued after take are never reissued after the undo.
         next_id = data.get("next_id", 1)
         if not isinstance(next_id, int) or next_id < 1:
             raise ValueError(f"{path}: 'next_id' must be a positive integer")
@@ -309,6 +351,23 @@ class ConfigStore:
         )
         self._next_id = max(next_id, highest + 1)
 
+    @staticmethod
+    def _parse_menus(path: Path, menus: object) -> dict[str, list[dict[str, str]]]:
+        if not isinstance(menus, dict):
+            raise ValueError(f"{path}: 'menus' must be an object")
+        out: dict[str, list[dict[str, str]]] = {}
+        for menu, records in menus.items():
+            if menu not in MENUS:
+                LOG.warning("%s: ignoring unknown menu %s", path, menu)
+                continue
+            if not isinstance(records, list) or not all(
+                isinstance(r, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in r.items())
+                for r in records
+            ):
+                raise ValueError(f"{path}: menu {menu} must be a list of string maps")
+            out[menu] = [dict(r) for r in records]
+        return out
+
     def _persist(self) -> None:
         """Write the state atomically: a temp file in the same directory, fsync, rename over the old one."""
         if self._path is None:
@@ -320,6 +379,9 @@ class ConfigStore:
             "menus": self._menus,
             "passwords": self._passwords,
         }
+        if self._safe is not None:
+            menus, _, passwords = self._safe.saved
+            data["safe_mode"] = {"user": self._safe.holder.user, "menus": menus, "passwords": passwords}
         directory = self._path.parent
         directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self._path.name}.", suffix=".tmp", dir=directory)
@@ -354,18 +416,28 @@ class ConfigStore:
                 except Exception as exc:
                     self._restore(saved)
                     LOG.warning("apply failed, change to %s rolled back: %s", menu, exc)
-                    if isinstance(exc, RouterOsError):
-                        raise
-                    raise RouterOsError(str(exc) or type(exc).__name__, 4) from exc
+                    raise _apply_error(exc) from exc
+            safe = self._safe
+            recorded = safe.actions if safe is not None else 0
+            if safe is not None:
+                if safe.actions >= SAFE_MODE_MAX_ACTIONS:
+                    # No room in the history: the holder silently leaves safe mode, nothing is undone.
+                    self._safe = None
+                    LOG.info("%s: Safe Mode dropped after %d actions; changes kept", safe.holder.label, recorded)
+                else:
+                    safe.actions += 1
             try:
                 self._persist()
             except OSError as exc:
                 self._restore(saved)
+                self._safe = safe
+                if safe is not None:
+                    safe.actions = recorded
                 if hook is not None:
                     # The dataplane already took the change: put it back to the restored state.
                     with contextlib.suppress(Exception):
                         hook(self._snapshot_locked(include_secrets=True))
-                raise RouterOsError(f"failure: could not save configuration ({exc.strerror or exc})", 4) from exc
+                raise _save_error(exc) from exc
             return result
 
     # ----------------------------------------------------------------------------------- views
@@ -803,17 +875,155 @@ class ConfigStore:
                 except Exception as exc:
                     raise RouterOsError(str(exc) or type(exc).__name__, 4) from exc
 
+    # ----------------------------------------------------------------------------------- sessions
+
+    def open_session(self, user: str, label: str) -> Session:
+        """A client session (the API opens one per login); :meth:`close_session` when it ends, however."""
+        session = Session(user, label)
+        with self._lock:
+            self._sessions.add(session)
+        return session
+
+    def close_session(self, session: Session) -> None:
+        """The session is gone; if it held Safe Mode, everything since take is undone (as by unroll).
+
+        No client is left to tell, so a failing apply hook or save is logged and the undo stands:
+        the store, not the dataplane, is the router's configuration.
+        """
+        with self._lock:
+            session.closed = True
+            self._sessions.discard(session)
+            safe = self._safe
+            if safe is not None and safe.holder is session:
+                LOG.info("%s: session ended in Safe Mode, undoing %d action(s)", session.label, safe.actions)
+                self._unroll_locked(safe, strict=False)
+            self._sessions_changed.notify_all()
+
+    def wait_sessions_closed(self, timeout: float) -> bool:
+        """Block until no session is open (every close handled, Safe Mode undone); ``False`` on timeout."""
+        with self._sessions_changed:
+            return self._sessions_changed.wait_for(lambda: not self._sessions, timeout)
+
+    @property
+    def safe_mode_holder(self) -> Session | None:
+        """The session holding Safe Mode, if any."""
+        with self._lock:
+            return self._safe.holder if self._safe is not None else None
+
+    # ----------------------------------------------------------------------------------- safe mode
+
+    @staticmethod
+    def _session_arg(session: Session | None) -> Session:
+        if session is None or session.closed:
+            raise RouterOsError(MSG["safe_no_session"], 4)
+        return session
+
+    def _held_by(self, session: Session | None) -> _SafeMode:
+        safe = self._safe
+        if session is None or safe is None or safe.holder is not session:
+            raise RouterOsError(MSG["safe_not_taken"])  # [unverified] category on the API
+        return safe
+
+    def safe_mode_take(self, session: Session | None) -> None:
+        """``/safe-mode/take``: checkpoint the store for ``session``; refused while another session holds it.
+
+        Taking it again in the holding session is no error and keeps the first checkpoint (RouterOS 7.21
+        answers a second take with success; whether it restarts the checkpoint is not documented).
+        """
+        owner = self._session_arg(session)
+        with self._lock:
+            safe = self._safe
+            if safe is not None:
+                if safe.holder is owner:
+                    return
+                if safe.holder.user == owner.user:
+                    raise RouterOsError(MSG["safe_taken_self"])  # [unverified] as an API !trap
+                raise RouterOsError(MSG["safe_taken_other"].format(safe.holder.user))  # [unverified] idem
+            self._safe = _SafeMode(owner, self._save_state())
+            try:
+                self._persist()  # the checkpoint goes to disk too: a killed emulator comes back undone
+            except OSError as exc:
+                self._safe = None
+                raise _save_error(exc) from exc
+            LOG.info("%s: Safe Mode taken", owner.label)
+
+    def safe_mode_release(self, session: Session | None) -> None:
+        """``/safe-mode/release``: keep every change, leave Safe Mode."""
+        with self._lock:
+            safe = self._held_by(session)
+            self._safe = None
+            try:
+                self._persist()
+            except OSError as exc:
+                self._safe = safe
+                raise _save_error(exc) from exc
+            LOG.info("%s: Safe Mode released, %d action(s) kept", safe.holder.label, safe.actions)
+
+    def safe_mode_unroll(self, session: Session | None) -> None:
+        """``/safe-mode/unroll``: back to the state at take (apply hook, persisted), leave Safe Mode.
+
+        Transactional like any write: if the apply hook or the save fails, nothing changes and the
+        session still holds Safe Mode.
+        """
+        with self._lock:
+            safe = self._held_by(session)
+            self._unroll_locked(safe, strict=True)
+            LOG.info("%s: Safe Mode unrolled, %d action(s) undone", safe.holder.label, safe.actions)
+
+    def _unroll_locked(self, safe: _SafeMode, *, strict: bool) -> None:
+        current = self._save_state()
+        menus, next_id, passwords = safe.saved
+        self._restore(({m: [dict(r) for r in recs] for m, recs in menus.items()}, next_id, dict(passwords)))
+        self._safe = None
+        hook = self.on_change
+        if hook is not None:
+            try:
+                hook(self._snapshot_locked(include_secrets=True))
+            except Exception as exc:
+                if strict:
+                    self._restore(current)
+                    self._safe = safe
+                    LOG.warning("apply failed, Safe Mode unroll rolled back: %s", exc)
+                    raise _apply_error(exc) from exc
+                LOG.error("%s: Safe Mode undone, but applying the undone state failed: %s", safe.holder.label, exc)
+        try:
+            self._persist()
+        except OSError as exc:
+            if not strict:
+                LOG.error("%s: Safe Mode undone, but saving it failed: %s", safe.holder.label, exc)
+                return
+            self._restore(current)
+            self._safe = safe
+            if hook is not None:
+                with contextlib.suppress(Exception):
+                    hook(self._snapshot_locked(include_secrets=True))
+            raise _save_error(exc) from exc
+
     # ----------------------------------------------------------------------------------- commands
 
-    def command(self, path: str, args: Mapping[str, object], query: Sequence[str] = ()) -> CommandResult:
+    def command(
+        self,
+        path: str,
+        args: Mapping[str, object],
+        query: Sequence[str] = (),
+        *,
+        session: Session | None = None,
+    ) -> CommandResult:
         """Run a RouterOS command by its full path (``/ip/firewall/filter/add``) with attribute words.
 
-        Both servers go through here, so the API and REST answer identically.
+        Both servers go through here, so the API and REST answer identically.  ``session``: who asks
+        (the API's connection); Safe Mode needs one, REST has none.
         """
         norm = normalize_menu(path)
         if norm in _DIRECTORIES:
             raise RouterOsError(MSG["no_prefix"], 0)
         menu, _, cmd = norm.rpartition("/")
+        if menu == SAFE_MODE_MENU and cmd in SAFE_MODE_COMMANDS:
+            if args:
+                raise RouterOsError(MSG["unknown_param"].format(next(iter(args))), 1)
+            actions = {"take": self.safe_mode_take, "release": self.safe_mode_release, "unroll": self.safe_mode_unroll}
+            actions[cmd](session)
+            return CommandResult()
         spec = MENUS.get(menu or "/")
         if spec is None or cmd not in commands_of(spec):
             raise RouterOsError(MSG["no_cmd"].format(unknown_component(norm)), 0)
