@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import REPO, SITE, run_pytest, site_data, write_site
+from .helpers import REPO, SITE, fake_lab_state, run_pytest, site_data, write_site
 
 
 def test_help_lists_the_options():
@@ -44,10 +44,23 @@ def test_broken_site_file_stops_the_run_naming_file_line_field(tmp_path: Path):
     assert "passed" not in proc.stdout
 
 
-def test_provision_is_refused_until_a_provisioner_exists():
+def test_provision_refuses_a_recording():
     proc = run_pytest("suites", "--provision", "--zg-target", "offline=fixtures/recorded")
     assert proc.returncode == 4
-    assert "--provision" in proc.stderr and "no provisioner" in proc.stderr
+    assert "--provision changes a target" in proc.stderr and "offline=fixtures/recorded" in proc.stderr
+
+
+def test_provision_on_an_unreachable_target_fails_each_target_with_its_cause(tmp_path):
+    # A lab state whose inventory names a router password nobody set: nothing is contacted.
+    state = fake_lab_state(tmp_path)
+    proc = run_pytest(
+        "suites/test_router.py", "--provision=plan", "--zg-target", "lab", "-x", env={"ZG_LAB_STATE": str(state)}
+    )
+    assert proc.returncode == 1, proc.stdout
+    # Provisioning runs first, and a target it cannot reach fails with the host and the cause.
+    assert "FAILED ::provision[router] - refusing to contact lab address 192.168.100.1" in proc.stdout, proc.stdout
+    assert "zengarden provisioning plan (nothing changed)" in proc.stdout
+    assert "blade001: ERROR: lab:" in proc.stdout and "has no inventory.blades" in proc.stdout
 
 
 def test_unknown_drill_is_a_usage_error():

@@ -116,11 +116,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if site is not None:
         config.pluginmanager.register(JudgedTally(config), "zengarden-tally")
 
-    if config.getoption("provision"):
-        raise pytest.UsageError(
-            "--provision: this version has no provisioner yet (router, cluster and blade provisioning are "
-            "planned); run without --provision to verify"
-        )
+    mode = config.getoption("provision")
+    if mode:
+        if site is None:
+            raise pytest.UsageError("--provision needs a site file (--zg-site FILE, ZG_SITE or the zg_site ini option)")
+        if spec.kind == "offline":
+            raise pytest.UsageError(f"--provision changes a target: {spec} is a recording; use --zg-target lab or live")
+        from .provision.items import ProvisionRunner
+
+        config.pluginmanager.register(ProvisionRunner(config, site, spec, apply=mode == "apply"), "zengarden-provision")
     if site is not None:
         unknown = [d for d in config.getoption("drill") if d not in site.drills]
         if unknown:

@@ -61,10 +61,19 @@ class KubeClusterClient:
         self._dyn: Any = None
         self._dynamic_cls = DynamicClient
 
+    @property
+    def cache_dir(self) -> Path:
+        """A private directory this client removes when closed (discovery caches live there)."""
+        return self._tmp
+
     def _dynamic(self) -> Any:
         # Discovery is a network call: do it on first use, inside the error mapping.
         if self._dyn is None:
-            self._dyn = self._dynamic_cls(self.api_client)  # type: ignore[no-untyped-call]
+            # Discovery cached in this client's own directory: the library's default is one file per API
+            # host in /tmp, shared by every process, so a lab rebuilt without a CRD read as still serving it.
+            self._dyn = self._dynamic_cls(  # type: ignore[no-untyped-call]
+                self.api_client, cache_file=str(self._tmp / "discovery.json")
+            )
         return self._dyn
 
     def list(self, kind: str) -> list[KubeObject]:

@@ -7,6 +7,7 @@ Every command is bounded: ``ConnectTimeout`` covers the TCP connection and the S
 
 from __future__ import annotations
 
+import base64
 import os
 import shlex
 import signal
@@ -34,12 +35,13 @@ def _bounded_run_local(backend: Any, limit: float, endpoint: str) -> None:
             stderr=subprocess.PIPE,
             start_new_session=True,  # so the shell and its ssh die together
         )
+        bound = float(backend.__dict__.get("zg_limit") or limit)  # a longer bound for one command (a restart)
         try:
-            stdout, stderr = proc.communicate(timeout=limit)
+            stdout, stderr = proc.communicate(timeout=bound)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-            raise SshStalled(endpoint, f"no answer within {limit:g} s") from None
+            raise SshStalled(endpoint, f"no answer within {bound:g} s") from None
         return backend.result(proc.returncode, cmd, stdout, stderr)
 
     backend.run_local = run_local
@@ -121,6 +123,51 @@ class SshBlade:
         if res.rc != 0:
             lines = (res.stderr or "").strip().splitlines()
             raise TargetError(self.endpoint, f"cannot read {path}: {lines[-1] if lines else f'exit {res.rc}'}")
+        return str(res.stdout)
+
+    def read_files(self, paths: list[str]) -> dict[str, str | None]:
+        """Several files in one SSH command: path -> text (``None``: absent); unreadable is a TargetError."""
+        script = "; ".join(
+            f"if [ -e {shlex.quote(p)} ]; then echo present; base64 -w0 -- {shlex.quote(p)} || exit 4; echo; "
+            "else echo absent; echo; fi"
+            for p in paths
+        )
+        res = self._run(script, f"reading {len(paths)} files")
+        if res.rc != 0:
+            lines = (res.stderr or "").strip().splitlines()
+            raise TargetError(self.endpoint, f"cannot read {paths}: {lines[-1] if lines else f'exit {res.rc}'}")
+        lines = str(res.stdout).split("\n")
+        out: dict[str, str | None] = {}
+        for i, path in enumerate(paths):
+            state, body = lines[2 * i], lines[2 * i + 1]
+            out[path] = base64.b64decode(body).decode("utf-8", errors="replace") if state == "present" else None
+        return out
+
+    def write_file(self, path: str, text: str, mode: int = 0o600) -> None:
+        """Replace ``path`` atomically: a temp file beside it, the old file's mode and owner (or ``mode``), rename."""
+        quoted = shlex.quote(path)
+        payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        script = (
+            f'set -e; f={quoted}; d=$(dirname "$f"); mkdir -p "$d"; t=$(mktemp "$d/.zg-write.XXXXXX"); '
+            f'trap \'rm -f "$t"\' EXIT; printf %s {payload} | base64 -d > "$t"; '
+            f'if [ -e "$f" ]; then chmod --reference="$f" "$t"; chown --reference="$f" "$t"; '
+            f'else chmod {mode:o} "$t"; fi; sync "$t"; mv -f "$t" "$f"; trap - EXIT'
+        )
+        res = self._run(script, f"writing {path}")
+        if res.rc != 0:
+            lines = (res.stderr or "").strip().splitlines()
+            raise TargetError(self.endpoint, f"cannot write {path}: {lines[-1] if lines else f'exit {res.rc}'}")
+
+    def run_checked(self, command: str, doing: str, limit: float | None = None) -> str:
+        """Run ``command`` (bounded by ``limit`` seconds if given); its output, or a :class:`TargetError`."""
+        self.host.backend.zg_limit = limit
+        try:
+            res = self._run(command, doing)
+        finally:
+            self.host.backend.zg_limit = None
+        if res.rc != 0:
+            lines = ((res.stderr or "") + (res.stdout or "")).strip().splitlines()
+            raise TargetError(self.endpoint, f"{doing}: {lines[-1] if lines else f'exit {res.rc}'}")
         return str(res.stdout)
 
     def hostname(self) -> str:

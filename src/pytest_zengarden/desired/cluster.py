@@ -15,17 +15,21 @@ Obj = dict[str, Any]
 CONTROL_ANNOTATION = "zengarden.dev/control"
 
 
-def _crd(kind: str, plural: str) -> Obj:
+PSA_PREFIX = "pod-security.kubernetes.io/"
+DERIVED_GROUP = "secrets.oleksiyp.dev"  # the DerivedSecret operator's API (homelab facts §3)
+
+
+def _crd(kind: str, plural: str, group: str = "metallb.io", version: str = "v1beta1", scope: str = "Namespaced") -> Obj:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.metallb.io"},
+        "metadata": {"name": f"{plural}.{group}"},
         "spec": {
-            "group": "metallb.io",
+            "group": group,
             "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()},
-            "scope": "Namespaced",
+            "scope": scope,
             "versions": [{
-                "name": "v1beta1", "served": True, "storage": True,
+                "name": version, "served": True, "storage": True,
                 "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
             }],
         },
@@ -33,8 +37,41 @@ def _crd(kind: str, plural: str) -> Obj:
 
 
 def crds(site: Site) -> list[Obj]:
-    """CRDs the site's objects need (MetalLB's, reduced to a schema-less form)."""
-    return [_crd("IPAddressPool", "ipaddresspools"), _crd("L2Advertisement", "l2advertisements")]
+    """CRDs the site's objects need (MetalLB's and the DerivedSecret operator's, reduced to a schema-less form)."""
+    out = [_crd("IPAddressPool", "ipaddresspools"), _crd("L2Advertisement", "l2advertisements")]
+    out.append(_crd("DerivedSecret", "derivedsecrets", DERIVED_GROUP, "v1alpha1"))
+    out.append(_crd("MasterPassword", "masterpasswords", DERIVED_GROUP, "v1alpha1", scope="Cluster"))
+    return out
+
+
+def psa_labels(site: Site) -> dict[str, str]:
+    """The Pod Security labels every namespace outside the exemptions carries (the site's levels)."""
+    psa = site.cluster.pod_security
+    out = {}
+    for mode in ("enforce", "audit", "warn"):
+        out[f"{PSA_PREFIX}{mode}"] = str(getattr(psa, mode))
+        out[f"{PSA_PREFIX}{mode}-version"] = psa.version
+    return out
+
+
+def secrets_objects(site: Site) -> list[Obj]:
+    """The MasterPassword (a reference to its Secret, never the value) and the DerivedSecrets the site declares."""
+    master = site.secrets.master
+    out: list[Obj] = [{
+        "apiVersion": f"{DERIVED_GROUP}/v1alpha1", "kind": "MasterPassword",
+        "metadata": {"name": "default", "annotations": {CONTROL_ANNOTATION: site.secrets.kdf.control}},
+        "spec": {"secret": {"name": master.secret, "create": False}},
+    }]  # fmt: skip
+    for ds in site.secrets.derived:
+        keys: dict[str, Any] = {}
+        for name, key in ds.keys.items():
+            keys[name] = {"type": key.type} | ({"length": key.length} if key.length is not None else {})
+        out.append({
+            "apiVersion": f"{DERIVED_GROUP}/v1alpha1", "kind": "DerivedSecret",
+            "metadata": {"name": ds.name, "namespace": ds.namespace, "annotations": {CONTROL_ANNOTATION: ds.control}},
+            "spec": {"keys": keys},
+        })  # fmt: skip
+    return out
 
 
 def objects(site: Site) -> list[Obj]:

@@ -144,6 +144,17 @@ def firewall_filter(site: Site) -> list[dict[str, str]]:
     return rules
 
 
+def menu_controls(site: Site) -> dict[str, str]:
+    """The control a menu's settings implement, for records that carry no comment (singletons, services)."""
+    r = site.router
+    return {
+        "/system/identity": r.control,
+        "/ip/dns": r.dns.control,
+        "/ip/service": r.hardening.control,
+        "/ipv6/settings": site.firewall.default.control,
+    }
+
+
 def desired_router(site: Site, extra: Mapping[str, Iterable[Mapping[str, Any]]] | None = None) -> Records:
     """Every menu the site determines, as records; ``extra`` appends records (e.g. lab-only addresses)."""
     r = site.router
@@ -170,7 +181,11 @@ def desired_router(site: Site, extra: Mapping[str, Iterable[Mapping[str, Any]]] 
         {"name": lst, "comment": _comment(r.control, "interface list")} for lst in r.interface_lists
     ]
     out["/interface/list/member"] = [
-        {"list": lst, "interface": str(site.segments[s].router_interface)}
+        {
+            "list": lst,
+            "interface": str(site.segments[s].router_interface),
+            "comment": _comment(r.control, f"{s} in {lst}"),
+        }
         for lst, segs in r.interface_lists.items()
         for s in segs
     ]

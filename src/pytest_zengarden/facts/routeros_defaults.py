@@ -354,6 +354,14 @@ def _filled(spec: MenuDefaults, record: dict[str, str], builtin: Mapping[str, st
     return out
 
 
+def normal_record(menu: str, record: Mapping[str, str]) -> dict[str, str]:
+    """One record of ``menu`` as a fact: normal form (booleans, no empty or run-time values), defaults filled in."""
+    spec = MENUS.get(menu)
+    if spec is None:
+        return {k: v for k, v in record.items() if v != ""}
+    return _filled(spec, _normal(spec, record))
+
+
 def complete_menu(menu: str, records: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
     """The records of ``menu`` (canonical path, in :data:`MENUS`) as facts, completed with its defaults."""
     spec = MENUS[menu]

@@ -293,6 +293,14 @@ class Router(Traced):
     hardening: Hardening
     nat: Nat
     dns: RouterDns
+    remove_unmanaged: dict[Literal["filter", "nat"], list[str]] = Field(
+        default_factory=dict,
+        description=(
+            "Per table, the chains whose entries zengarden did not create are removed by --provision "
+            "(e.g. filter: [forward]). Opt-in: by default the operator's own entries are left alone and "
+            "reported as unmanaged."
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- blades

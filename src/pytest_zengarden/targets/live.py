@@ -70,8 +70,9 @@ class LiveTarget(Target):
         routers = [str(s.router_address) for s in self.site.segments.values() if s.router_address is not None]
         return Prober(vantages, [], routers + list(map(str, self.inventory.router_wan or [])))
 
-    def router(self) -> RouterHandle:
-        from ..clients.router import RouterApiClient, RouterRestClient, snapshot, tls_context
+    def router_client(self, transport: str | None = None) -> Any:
+        """A new connection to the router (the caller closes it); ``transport`` overrides the inventory's."""
+        from ..clients.router import RouterApiClient, RouterRestClient, tls_context
 
         access = self._need("router")
         r = self.site.router
@@ -81,18 +82,18 @@ class LiveTarget(Target):
             password = resolve_secret(access.password, "inventory.router.password")
         except CredentialError as exc:
             raise TargetError(f"router {address}", str(exc)) from None
-        client: Any
-        if access.transport == "rest":
+        transport = transport or access.transport
+        if transport == "rest":
             verify = tls_context(access.ca_file, access.verify_tls) if r.rest.scheme == "https" else False
-            client = RouterRestClient(
+            return RouterRestClient(
                 f"{r.rest.scheme}://{address}:{r.rest.port}",
                 access.username,
                 password,
                 verify=verify,
                 timeout=access.timeout_s,
             )
-        elif access.transport == "api-ssl":
-            client = RouterApiClient(
+        if transport == "api-ssl":
+            return RouterApiClient(
                 address,
                 access.username,
                 password,
@@ -100,8 +101,15 @@ class LiveTarget(Target):
                 tls=tls_context(access.ca_file, access.verify_tls),
                 timeout=access.timeout_s,
             )
-        else:
-            client = RouterApiClient(address, access.username, password, port=r.api.port, timeout=access.timeout_s)
+        return RouterApiClient(address, access.username, password, port=r.api.port, timeout=access.timeout_s)
+
+    def router_transport(self) -> str:
+        return str(self._need("router").transport)
+
+    def router(self) -> RouterHandle:
+        from ..clients.router import snapshot
+
+        client = self.router_client()
         self._closers.append(client.close)
         return RouterHandle(client.endpoint, lambda: snapshot(client), client)
 
