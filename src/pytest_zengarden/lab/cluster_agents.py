@@ -1,8 +1,11 @@
 """The control plane's controllers and the simulated kubelets: kube-controller-manager and
 kube-scheduler on every control-plane blade (leader-elected, as on a k3s HA server), and kwok keeping
-the blades' Node objects Ready and their pods running (there are no real kubelets in the lab)."""
+the blades' Node objects Ready and their pods running (there are no real kubelets in the lab), and
+MetalLB's controller's part (LoadBalancer status)."""
 
 from __future__ import annotations
+
+import sys
 
 from ..desired.cluster import KWOK_ANNOTATION
 from ..site.schema import Role, Site
@@ -35,5 +38,9 @@ def agent_processes(site: Site, plan: ControlPlanePlan, ns_of: dict[str, str]) -
         str(bins / "kwok"), f"--kubeconfig={kubeconfig}",
         f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake", f"--cidr={pods}",
         f"--node-ip={site.blades[workers[0]].address}",
+    ]))  # fmt: skip
+    # MetalLB's controller's part: LoadBalancer status from the requested address.
+    out.append((f"loadbalancer-{workers[0]}", ns_of[workers[0]], [
+        sys.executable, "-m", "pytest_zengarden.lab.loadbalancer", f"--kubeconfig={kubeconfig}",
     ]))  # fmt: skip
     return out

@@ -98,6 +98,9 @@ class ControlPlaneProcess:
     ns: str
     address: str
     argv: tuple[str, ...]
+    # API servers: the lab's own flags alone (etcd, certificates, ports, service accounts, service CIDR, and
+    # k3s's fixed defaults); ``argv`` is these plus what the site's k3s config adds on a converged blade.
+    plumbing: tuple[str, ...] = ()
 
 
 @dataclass
@@ -274,7 +277,7 @@ def plan_control_plane(
         }
         psa_path, audit_path = server / "psa.yaml", server / "audit.yaml"
         files[psa_path] = render_psa(site)
-        argv = [
+        plumbing = [
             str(bins / "kube-apiserver"),
             f"--advertise-address={addr(b)}",
             f"--bind-address={addr(b)}",
@@ -292,10 +295,14 @@ def plan_control_plane(
             f"--service-account-signing-key-file={t / 'service.key'}",
             "--authorization-mode=Node,RBAC",
             "--anonymous-auth=false",  # as k3s: every request names a user
+            "--allow-privileged=true",  # k3s's defaults too
+            "--profiling=false",
+        ]
+        # What the site's k3s config (desired.hosts.k3s_config) adds, at the paths the blade files are at.
+        argv = [
+            *plumbing,
             "--enable-admission-plugins=" + ",".join(hard.admission_plugins),
             f"--admission-control-config-file={psa_path}",
-            "--allow-privileged=true",
-            "--profiling=false",
         ]
         if hard.audit_log:
             files[audit_path] = render_audit_policy(site)
@@ -318,7 +325,9 @@ def plan_control_plane(
                 f"--oidc-client-id={OIDC_CLIENT_ID}",
                 f"--oidc-username-claim={hard.oidc_username_claim}",
             ]
-        apiservers.append(ControlPlaneProcess(f"kube-apiserver-{b}", b, blade_ns[b], addr(b), tuple(argv)))
+        apiservers.append(
+            ControlPlaneProcess(f"kube-apiserver-{b}", b, blade_ns[b], addr(b), tuple(argv), tuple(plumbing))
+        )
 
     notes = []
     if hard.oidc_issuer and not use_oidc:
@@ -446,11 +455,12 @@ def _write_private(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-def write_control_plane_files(plan: ControlPlanePlan) -> None:
+def write_control_plane_files(plan: ControlPlanePlan, *, blade_files: bool = True) -> None:
     """Issue the PKI, render the configuration files and lay everything out at the blades' k3s paths.
 
     Idempotent: existing keys, certificates and the encryption key are kept (a restarted lab still reads
-    its etcd data and trusts its clients); copies and rendered files are refreshed.
+    its etcd data and trusts its clients); copies and rendered files are refreshed.  ``blade_files=False``
+    (a bare lab: blades as a fresh k3s install) leaves out the site's PSA and audit files (``plan.files``).
     """
     plan.pki_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for ca, cn in plan.cas.items():
@@ -469,7 +479,7 @@ def write_control_plane_files(plan: ControlPlanePlan) -> None:
         shutil.copyfile(src, dst)
         # Keys and the encryption config are secrets; certificates are public.
         dst.chmod(0o644 if dst.suffix == ".crt" else 0o600)
-    for path, text in plan.files.items():
+    for path, text in plan.files.items() if blade_files else ():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.write_text(text)
     for d in plan.data_dirs:
@@ -640,6 +650,23 @@ def wait_apiserver(
     )
 
 
+def supervisor_argv(plan: ControlPlanePlan, proc: ControlPlaneProcess, python: str = sys.executable) -> list[str]:
+    """The argv of API server ``proc`` as the lab runs it: :mod:`.k3s_supervisor` on the blade's files.
+
+    The supervisor adds to ``proc.plumbing`` what the blade's k3s config sets (nothing on a bare blade)
+    and restarts the server on ``systemctl restart k3s`` over SSH.
+    """
+    from .k3s_supervisor import MODULE
+
+    root = plan.state_dir / "hosts" / proc.blade
+    port = plan.api_server_url.rsplit(":", 1)[1]
+    return [
+        python, "-m", MODULE, f"--root={root}", f"--address={proc.address}", f"--port={port}",
+        f"--ca={plan.server_ca}", f"--cert={plan.admin_cert}", f"--key={plan.admin_key}",
+        *([] if plan.oidc else ["--no-oidc"]), "--", *proc.plumbing,
+    ]  # fmt: skip
+
+
 def start_control_plane(
     plan: ControlPlanePlan,
     spawn: Spawn,
@@ -647,10 +674,13 @@ def start_control_plane(
     etcd_timeout: float = 30,
     apiserver_timeout: float = 90,
     log_tail: Callable[[str], str] | None = None,
+    supervised: bool = False,
 ) -> None:
     """Start every etcd member, wait until each serves, then start every API server and wait for readiness.
 
     ``log_tail(name)`` (optional) supplies a process's recent log for the error when a wait times out.
+    ``supervised``: each API server runs under :mod:`.k3s_supervisor` (:func:`supervisor_argv`), with the
+    flags of its blade's files; otherwise with ``proc.argv``, the flags the site implies.
     """
     binaries_dir()  # a clear "run ./scripts/build-k8s" beats a spawn failing on a missing file
     # All members first: a new member only serves once the cluster it names has formed.
@@ -661,7 +691,7 @@ def start_control_plane(
     for proc in plan.etcd:
         wait_etcd(plan, proc.blade, max(1.0, deadline - time.monotonic()), log_tail)
     for proc in plan.apiservers:
-        spawn(proc.name, proc.ns, list(proc.argv))
+        spawn(proc.name, proc.ns, supervisor_argv(plan, proc) if supervised else list(proc.argv))
     deadline = time.monotonic() + apiserver_timeout
     for proc in plan.apiservers:
         wait_apiserver(plan, proc.blade, max(1.0, deadline - time.monotonic()), log_tail)

@@ -188,13 +188,16 @@ class Lab:
         # Planned and written once, before observability: VictoriaMetrics reads the scrape certificates
         # when it starts, and the control plane itself starts after the ingress.
         cp = plan_control_plane(self.site, {b: self.plan.ns(b) for b in self.site.blades}, self.dir)
-        write_control_plane_files(cp)
+        # The blades' own files (k3s config, admission, audit) are the provisioner's, never the lab's.
+        write_control_plane_files(cp, blade_files=False)
         self._observability(state, cp)
         vips_held = self._ingress(state)
         # keepalived elects its VRRP master (a few seconds) while the control plane starts.
         self._control_plane(state, bare, cp)
         vips_held()
         self._write_lab_json(secrets_dir)
+        if not bare:
+            self._provision(state)
 
     # ---------------------------------------------------------------- wireguard
     def _wireguard(self, state: LabState, secrets_dir: Path) -> None:
@@ -278,6 +281,7 @@ class Lab:
 
     # ------------------------------------------------------------------- router
     def _router(self, state: LabState, secrets_dir: Path, bare: bool, deviate: list[str]) -> None:
+        from ..desired.router import desired_router
         from .router_seed import proxy_config, router_seed
 
         pki = self.dir / "pki"
@@ -289,11 +293,18 @@ class Lab:
         cert, key = issue(pki, "router", [self.site.router.identity, *sans])
         _secret(secrets_dir / "router-password")
         _secret(secrets_dir / "proxy-password")
-        records = router_seed(self.site, self.plan, bare=bare, wireguard=self.dir / "wireguard.json")
+        # The router starts at its factory state; `--provision` (run by `_provision`) converges it.
+        records = router_seed(self.site, self.plan, wireguard=self.dir / "wireguard.json")
         proxy = proxy_config(
             self.site, proxy_password_env="ZG_PROXY_PASSWORD", router_password_env="ZG_ROUTER_PASSWORD"
         )
-        deviation_catalogue.apply(deviate, records, proxy)
+        # Deviations change what the lab converges to (and the proxy's configuration), on top of the site.
+        deviated = desired_router(self.site)
+        deviation_catalogue.apply(deviate, deviated, proxy)
+        if deviate:
+            (self.dir / "router-desired.json").write_text(json.dumps(deviated, indent=2))
+        else:
+            (self.dir / "router-desired.json").unlink(missing_ok=True)
         router_dir = self.dir / "router"
         router_dir.mkdir(exist_ok=True)
         (router_dir / "seed.json").write_text(json.dumps(records, indent=2))
@@ -316,7 +327,7 @@ class Lab:
         ]  # fmt: skip
         self._spawn(state, "routeros", self.plan.router_ns, emulator_argv)
         self._wait_emulator(state.processes[-1])
-        if self.site.dns.proxy.blades and not bare:
+        if self.site.dns.proxy.blades:
             import yaml
 
             (self.dir / "proxy.yaml").write_text(yaml.safe_dump(proxy, sort_keys=False))
@@ -371,12 +382,31 @@ class Lab:
             if name == "routeros":
                 self._wait_emulator(state.processes[-1])
 
+    def reset_router(self) -> None:
+        """Put the emulated router back to its factory state, as a reset does: stop, drop its configuration, start."""
+        with self._locked():
+            state = self.state()
+            if state is None:
+                raise LabError("the lab is not running")
+            proc = next((p for p in state.processes if p.name == "routeros"), None)
+            if proc is None:
+                raise LabError("the lab has no RouterOS emulator process")
+            _stop(proc)
+            state.processes.remove(proc)
+            (self.dir / "router" / "config.json").unlink(missing_ok=True)
+            (self.dir / "router" / "ready").unlink(missing_ok=True)
+            self._spawn(state, "routeros", proc.ns, proc.argv, proc.match)
+            self._wait_emulator(state.processes[-1])
+
     def _blades(self, state: LabState, secrets_dir: Path) -> None:
         from .blades import RANCHER_MOUNTPOINT, prepare_blades, ssh_keypair
 
         key = ssh_keypair(secrets_dir)
         ns_of = {b: self.plan.ns(b) for b in self.site.blades}
-        hosts = prepare_blades(self.site, ns_of, self.dir, key, self.site.observability.node_exporter_port)
+        hosts = prepare_blades(
+            self.site, ns_of, self.dir, key, self.site.observability.node_exporter_port,
+            with_site_files=False,  # fresh k3s installs; `_provision` writes the site's files over SSH
+        )  # fmt: skip
         for mountpoint in (RANCHER_MOUNTPOINT, Path("/run/sshd")):
             if not mountpoint.exists():
                 state.created_dirs.append(str(mountpoint))
@@ -443,10 +473,13 @@ class Lab:
 
         self.say(f"starting etcd ({len(plan.etcd)} members) and kube-apiserver ({len(plan.apiservers)} replicas)")
 
-        def spawn(name: str, ns: str, argv: list[str]) -> None:
-            self._spawn(state, name, ns, argv)
+        from .k3s_supervisor import MODULE as SUPERVISOR
 
-        start_control_plane(plan, spawn, log_tail=lambda name: self._log_tail(name)())
+        def spawn(name: str, ns: str, argv: list[str]) -> None:
+            # An API server runs under its blade's k3s supervisor (flags from the blade's files).
+            self._spawn(state, name, ns, argv, match=SUPERVISOR if name.startswith("kube-apiserver-") else "")
+
+        start_control_plane(plan, spawn, log_tail=lambda name: self._log_tail(name)(), supervised=True)
         from .cluster_agents import agent_processes
 
         for name, ns, argv in agent_processes(self.site, plan, {b: self.plan.ns(b) for b in self.site.blades}):
@@ -456,20 +489,30 @@ class Lab:
             "cluster": {"kubeconfig": str(plan.kubeconfig), "timeout_s": 10},
             "etcd": {"ca_file": str(plan.etcd_ca), "cert_file": str(plan.etcd_cert), "key_file": str(plan.etcd_key)},
         }
-        if not bare:
-            self.say("applying the site's cluster objects (ingress classes, MetalLB pool, ingress services)")
-            mgmt = self.plan.probes[self._mgmt_segment()][0]
-            from ..desired.cluster import objects
+        # The kubelets' part: the blades register as Nodes (the site's objects are the provisioner's).
+        mgmt = self.plan.probes[self._mgmt_segment()][0]
+        run([sys.executable, "-m", "pytest_zengarden.lab.seed_cluster", "--site", str(self.site_path),
+             "--kubeconfig", str(plan.kubeconfig)], ns=mgmt, timeout=120)  # fmt: skip
+        self.etcd_last = plan.etcd[-1].name
 
-            wanted = objects(self.site)
-            deviation_catalogue.apply_cluster(state.deviations, wanted)
-            (self.dir / "cluster-objects.json").write_text(json.dumps(wanted, indent=2))
-            run([sys.executable, "-m", "pytest_zengarden.lab.seed_cluster", "--site", str(self.site_path),
-                 "--kubeconfig", str(plan.kubeconfig), "--objects", str(self.dir / "cluster-objects.json")],
-                ns=mgmt, timeout=120)  # fmt: skip
+    def _provision(self, state: LabState) -> None:
+        """Converge the bare lab with the product's own provisioner (`--provision`), deviations on top."""
+        self.say("provisioning the lab from the site file (router, blades, cluster)")
+        mgmt = self.plan.probes[self._mgmt_segment()][0]
+        argv = [sys.executable, "-m", "pytest_zengarden.provision", "--site", str(self.site_path), "--target", "lab"]
+        if (self.dir / "router-desired.json").exists():
+            argv += ["--router-desired", str(self.dir / "router-desired.json")]
+        extra: list[dict[str, object]] = []
+        deviation_catalogue.apply_cluster(state.deviations, extra)
+        if extra:
+            (self.dir / "cluster-extra.json").write_text(json.dumps(extra, indent=2))
+            argv += ["--cluster-extra", str(self.dir / "cluster-extra.json")]
+        env = {**os.environ, "ZG_LAB_STATE": str(self.dir)}
+        proc = run(argv, ns=mgmt, timeout=300, check=False, env=env)
+        if proc.returncode != 0:
+            raise LabError(f"provisioning the lab failed:\n{(proc.stderr or proc.stdout)[-3000:]}")
         if "etcd-member-stopped" in state.deviations:
-            last = plan.etcd[-1].name
-            _stop(next(p for p in state.processes if p.name == last))
+            _stop(next(p for p in state.processes if p.name == self.etcd_last))
 
     def _mgmt_segment(self) -> str:
         return next(n for n, seg in self.site.segments.items() if seg.router_address == self.site.router.address)

@@ -6,7 +6,7 @@ Every command has a timeout; a failure raises :class:`LabError` naming the comma
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..errors import ZengardenError
 
@@ -16,12 +16,20 @@ class LabError(ZengardenError):
 
 
 def run(
-    cmd: Sequence[str], *, ns: str | None = None, check: bool = True, input: str | None = None, timeout: float = 30
+    cmd: Sequence[str],
+    *,
+    ns: str | None = None,
+    check: bool = True,
+    input: str | None = None,
+    timeout: float = 30,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` (inside network namespace ``ns`` if given) and return the completed process."""
     full = ["ip", "netns", "exec", ns, *cmd] if ns else list(cmd)
     try:
-        proc = subprocess.run(full, input=input, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            full, input=input, capture_output=True, text=True, timeout=timeout, env=dict(env) if env else None
+        )
     except subprocess.TimeoutExpired:
         raise LabError(f"`{' '.join(full)}` did not finish within {timeout:g}s") from None
     except FileNotFoundError:

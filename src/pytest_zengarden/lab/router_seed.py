@@ -1,4 +1,4 @@
-"""The emulated router's starting configuration and the proxy's configuration, from the site (pure)."""
+"""The emulated router's factory state and the proxy's configuration, from the site (pure)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..desired.router import Records, desired_router
+from ..desired.router import Records
 from ..facts.router import SERVICE_PORTS
 from .topology import LabPlan
 
@@ -28,8 +28,14 @@ def _interfaces(plan: LabPlan) -> list[dict[str, str]]:
     return sorted(out, key=lambda r: (r["type"] != "ether", r["name"]))
 
 
-def router_seed(site: Any, plan: LabPlan, *, bare: bool, wireguard: Path | None = None) -> Records:
-    """Records the emulator starts from: factory state (``bare``) or the site's converged configuration."""
+def router_seed(site: Any, plan: LabPlan, *, wireguard: Path | None = None) -> Records:
+    """Records the emulator starts from: a router at its factory state, as it comes out of the box.
+
+    Its ports, bridges and WireGuard interface exist (the lab's cabling and keys), every service is on
+    and open, and the WAN port holds the address its uplink gives it (as a DHCP lease would): an entry
+    the site does not make, so provisioning leaves it alone and reports it as unmanaged.  Everything
+    else is the provisioner's (:mod:`pytest_zengarden.provision`).
+    """
     interfaces = _interfaces(plan)
     wg: dict[str, Any] = json.loads(wireguard.read_text()) if wireguard and wireguard.exists() else {}
     wg_records: Records = {"/interface/wireguard": [], "/interface/wireguard/peers": []}
@@ -52,37 +58,22 @@ def router_seed(site: Any, plan: LabPlan, *, bare: bool, wireguard: Path | None 
         {"bridge": br.name, "interface": port} for br in plan.bridges if br.ns == plan.router_ns for port in br.ports
     ]
     bridges = [{"name": br.name} for br in plan.bridges if br.ns == plan.router_ns]
-    if bare:
-        # Factory state: interfaces exist, every service is on and open, nothing else is configured.
-        return {
-            "/interface": interfaces,
-            "/interface/bridge": bridges,
-            "/interface/bridge/port": bridge_ports,
-            "/system/identity": [{"name": "MikroTik"}],
-            "/ip/service": [
-                {"name": n, "port": str(p), "disabled": "false", "address": ""} for n, p in FACTORY_SERVICES.items()
-            ],
-            **wg_records,
-        }
     wan = [
         a
         for a in plan.addresses
         if a.ns == plan.router_ns and all(str(a.address.ip) != str(s.router_address) for s in site.segments.values())
     ]
-    extra = {"/ip/address": [{"address": str(a.address), "interface": a.iface, "comment": "lab WAN link"} for a in wan]}
-    records = desired_router(site, extra=extra)
-    records["/interface"] = interfaces
-    records["/interface/bridge"] = bridges
-    records["/interface/bridge/port"] = bridge_ports
-    records.update(wg_records)
-    # Services the site does not mention keep their factory state.
-    named = {r["name"] for r in records["/ip/service"]}
-    records["/ip/service"] += [
-        {"name": n, "port": str(p), "disabled": "false", "address": ""}
-        for n, p in FACTORY_SERVICES.items()
-        if n not in named
-    ]
-    return records
+    return {
+        "/interface": interfaces,
+        "/interface/bridge": bridges,
+        "/interface/bridge/port": bridge_ports,
+        "/system/identity": [{"name": "MikroTik"}],
+        "/ip/service": [
+            {"name": n, "port": str(p), "disabled": "false", "address": ""} for n, p in FACTORY_SERVICES.items()
+        ],
+        "/ip/address": [{"address": str(a.address), "interface": a.iface, "comment": "lab WAN link"} for a in wan],
+        **wg_records,
+    }
 
 
 def proxy_config(

@@ -1,24 +1,23 @@
-"""Apply the site's cluster objects to the lab's API server (run *inside* the lab's management namespace).
+"""Register the blades as Nodes (run *inside* the lab's management namespace): the kubelets' job.
 
-``python -m pytest_zengarden.lab.seed_cluster --site SITE --kubeconfig KUBECONFIG`` creates what
-:mod:`pytest_zengarden.desired.cluster` lists (server-side apply, idempotent), waits for the CRDs to
-be served, and writes each ingress Service's LoadBalancer status (MetalLB's controller's job).
+``python -m pytest_zengarden.lab.seed_cluster --site SITE --kubeconfig KUBECONFIG`` creates the Node
+objects a k3s blade's kubelet would register (server-side apply, idempotent) and waits, bounded, until
+kwok reports them Ready.  Everything the *site* implies in the cluster is the provisioner's
+(:mod:`pytest_zengarden.provision`), not the lab's.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from ..desired.cluster import crds, load_balancer_status, nodes, objects
+from ..desired.cluster import nodes
 from ..site.loader import load_site
 
-FIELD_MANAGER = "zengarden"
+FIELD_MANAGER = "zengarden-lab-kubelet"
 
 
 def _apply(dyn: Any, obj: dict[str, Any]) -> None:
@@ -37,38 +36,17 @@ def _apply(dyn: Any, obj: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     from kubernetes import client, config
     from kubernetes.dynamic import DynamicClient
-    from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
     p = argparse.ArgumentParser(prog="python -m pytest_zengarden.lab.seed_cluster")
     p.add_argument("--site", required=True)
     p.add_argument("--kubeconfig", required=True)
-    p.add_argument("--objects", help="JSON list of objects to apply (default: what the site implies)")
     args = p.parse_args(argv)
     site = load_site(args.site)
     api = config.new_client_from_config(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
     dyn = DynamicClient(api)  # type: ignore[no-untyped-call]
-    for crd in crds(site):
-        _apply(dyn, crd)
     for node in nodes(site):
         _apply(dyn, node)
-    deadline = time.monotonic() + 60
-    wanted = json.loads(Path(args.objects).read_text()) if args.objects else objects(site)
-    for obj in wanted:
-        while True:
-            try:
-                _apply(dyn, obj)
-                break
-            except ResourceNotFoundError:
-                if time.monotonic() > deadline:
-                    raise
-                # A fresh CRD takes a moment to be served, and discovery is cached: look again.
-                dyn.resources.invalidate_cache()
-                time.sleep(0.5)
     core = client.CoreV1Api(api)
-    for ns, name, ip in load_balancer_status(site):
-        core.patch_namespaced_service_status(
-            name, ns, {"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}}, _request_timeout=10
-        )
     # kwok marks the nodes Ready once it sees them; wait (bounded) so `lab up` returns a usable cluster.
     deadline = time.monotonic() + 60
     while True:
@@ -84,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(ready) == len(site.blades) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    print(f"seeded {len(wanted)} objects; nodes Ready: {sorted(ready)}", file=sys.stderr)
+    print(f"registered {len(site.blades)} nodes; Ready: {sorted(ready)}", file=sys.stderr)
     if len(ready) != len(site.blades):
         print("not every node became Ready and schedulable within 60s (is kwok running?)", file=sys.stderr)
         return 1

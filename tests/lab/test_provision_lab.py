@@ -1,0 +1,175 @@
+"""`pytest --provision` on a bare lab: converge router, blades and cluster, then every check passes.
+
+Also: a second run plans nothing and writes nothing (counted by the provisioner *and* in the router's
+own log), and a seeded, bounded loop kills the provisioner at random points while a poller in the
+management segment logs in to the router every 100 ms: every run converges and no poll fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_zengarden.lab.lifecycle import Lab
+from pytest_zengarden.site.loader import load_site
+
+from ..helpers import REPO, SITE, junit_cases
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nft") is None,
+    reason="the lab needs root, iproute2 and nftables (installed by ./scripts/setup)",
+)
+
+MGMT = "zg-management"
+WRITE = re.compile(r": /[\w/-]+/(add|set|unset|remove|move)( |$)", re.M)
+KILLS = 20
+SEED = 20261207
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    lab = Lab(load_site(SITE), SITE, tmp_path_factory.mktemp("provision") / "state", progress=lambda msg: None)
+    lab.up(bare=True)
+    yield lab
+    lab.down()
+
+
+def in_mgmt(lab: Lab, *argv: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ip", "netns", "exec", MGMT, *argv],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, "ZG_LAB_STATE": str(lab.dir)},
+    )  # fmt: skip
+
+
+def run_pytest(lab: Lab, xml: Path, *args: str) -> dict[str, dict[str, Any]]:
+    proc = in_mgmt(
+        lab, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites", "features",
+        "--zg-target", "lab", f"--junitxml={xml}", *args,
+    )  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    cases = junit_cases(xml)
+    for case in cases.values():
+        case["stdout"] = proc.stdout
+    return cases
+
+
+def router_writes(lab: Lab) -> int:
+    return len(WRITE.findall((lab.dir / "logs" / "routeros.log").read_text(errors="replace")))
+
+
+def provision_cases(cases: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {k.split("::")[-1]: v for k, v in cases.items() if "provision[" in k}
+
+
+def test_provision_converges_a_bare_lab_and_every_check_passes(lab: Lab, tmp_path: Path) -> None:
+    cases = run_pytest(lab, tmp_path / "first.xml", "--provision")
+    bad = {k: v["outcome"] for k, v in cases.items() if v["outcome"] != "passed"}
+    assert bad == {}, next(iter(cases.values()))["stdout"][-6000:]
+    prov = provision_cases(cases)
+    assert set(prov) == {"provision[router]", "provision[cluster]"} | {f"provision[{b}]" for b in lab.site.blades}
+    assert all(int(c["props"]["writes"][0]) > 0 for c in prov.values())
+    applied = prov["provision[router]"]["props"]["applied"]
+    assert "router   + /ip/firewall/filter forward #25 accept home -> cluster tcp/80,443   [FW-HOME-WEB]" in applied
+    assert any(
+        "label pod-security.kubernetes.io/enforce=restricted" in line
+        for line in prov["provision[cluster]"]["props"]["planned"]
+    )
+    server = lab.site.cluster.control_plane[0]
+    assert any(
+        line.startswith(f"{server} ~ service k3s restart") for line in prov[f"provision[{server}]"]["props"]["applied"]
+    )
+
+
+def test_a_second_plan_lists_nothing_and_a_second_run_writes_nothing(lab: Lab, tmp_path: Path) -> None:
+    plan = provision_cases(run_pytest(lab, tmp_path / "plan.xml", "--provision=plan"))
+    assert {k: v["props"].get("planned", []) for k, v in plan.items()} == {k: [] for k in plan}
+    before = router_writes(lab)
+    cases = run_pytest(lab, tmp_path / "again.xml", "--provision")
+    prov = provision_cases(cases)
+    assert {k: v["props"]["writes"] for k, v in prov.items()} == {k: ["0"] for k in prov}
+    assert router_writes(lab) == before  # the router's own log: not one write command
+    assert all(v["outcome"] == "passed" for v in cases.values())
+
+
+POLLER = r"""
+import json, ssl, sys, time
+import librouteros
+host, port, user, pw, ca, out = sys.argv[1:7]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.check_hostname = False
+results = []
+print("ready", flush=True)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    start = time.monotonic()
+    try:
+        api = librouteros.connect(host, user, pw, port=int(port), timeout=1.0,
+                                  ssl_wrapper=lambda s: ctx.wrap_socket(s, server_hostname=host))
+        list(api("/system/identity/print"))
+        api.close()
+        results.append((start, True, ""))
+    except Exception as exc:
+        results.append((start, False, type(exc).__name__))
+    if sys.stdin in __import__("select").select([sys.stdin], [], [], max(0.0, 0.1 - (time.monotonic() - start)))[0]:
+        break
+json.dump(results, open(out, "w"))
+"""
+
+
+def test_killed_at_random_points_every_run_converges_and_management_never_drops(lab: Lab, tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    data = json.loads((lab.dir / "lab.json").read_text())
+    router = data["inventory"]["router"]
+    password = Path(router["password"]["file"]).read_text().strip()
+    argv = [sys.executable, "-m", "pytest_zengarden.provision", "--site", str(SITE), "--target", "lab"]
+    # How long a router convergence from factory state takes here: kills land anywhere within it.
+    lab.reset_router()
+    start = time.monotonic()
+    assert in_mgmt(lab, *argv, "--parts", "router").returncode == 0
+    span = time.monotonic() - start
+    polls: list[tuple[float, bool, str]] = []
+    for i in range(KILLS):
+        lab.reset_router()  # factory state again: every kill interrupts real work
+        out = tmp_path / f"polls-{i}.json"
+        poller = subprocess.Popen(
+            ["ip", "netns", "exec", MGMT, sys.executable, "-c", POLLER, data["router"]["address"],
+             str(lab.site.router.api.ssl_port), router["username"], password, router["ca_file"], str(out)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert poller.stdout is not None and poller.stdin is not None
+        assert poller.stdout.readline().strip() == "ready"
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", MGMT, *argv], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "ZG_LAB_STATE": str(lab.dir)}, start_new_session=True,
+        )  # fmt: skip
+        try:
+            proc.wait(timeout=rng.uniform(0.05, span))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        # Started again, it converges (the router reverted a killed Safe Mode batch by itself).
+        done = in_mgmt(lab, *argv)
+        assert done.returncode == 0, done.stderr[-2000:]
+        poller.stdin.write("stop\n")
+        poller.stdin.flush()
+        poller.wait(timeout=30)
+        polls += [tuple(p) for p in json.loads(out.read_text())]  # type: ignore[misc]
+    assert len(polls) > KILLS * 5
+    failed = [p for p in polls if not p[1]]
+    assert failed == []
+    plan = in_mgmt(lab, *argv, "--plan")
+    assert plan.returncode == 0, plan.stderr[-2000:]
+    counts = re.findall(r"^(\S+): (\d+) change\(s\) would apply", plan.stderr, re.M)
+    assert len(counts) == len(lab.site.blades) + 2 and all(n == "0" for _, n in counts), plan.stderr[-2000:]
