@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import ipaddress
 import json
 import logging
@@ -22,11 +21,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..facts.router import RouterConfig, as_bool
+from ..facts.router import Record, RouterConfig, as_bool
+from . import nft_lib
 from .nft_compile import compile_ruleset
 from .routeros import ConfigStore, Listener, RouterOsError, StoreOptions, run_emulator
 from .routeros.tls import server_context
@@ -86,35 +87,39 @@ def seed_store(store: ConfigStore, seed: dict[str, list[dict[str, str]]]) -> Non
 
 
 class Applier:
-    """Applies a configuration snapshot to the namespace: nftables ruleset and dnsmasq hosts."""
+    """Applies a configuration snapshot to the namespace: nftables ruleset, IPv6, dnsmasq hosts.
 
-    def __init__(self, workdir: Path, dnsmasq_pid: Path | None):
+    Each part is applied only when its input differs from what the last *successful* call applied
+    (the compiled nft script; the IPv6 settings and wanted addresses; the hosts lines), so a change
+    to one menu costs what applying that menu costs.  Any failure forgets everything: the next call
+    applies every part again, whatever the store restored meanwhile.  nft scripts run in-process
+    through libnftables (:mod:`.nft_lib`) when it loads, else through ``nft -f -``.
+    """
+
+    def __init__(self, workdir: Path, dnsmasq_pid: Path | None, *, nft: Callable[[str], None] | None = None):
         self.hosts = workdir / "hosts"
         self.dnsmasq_pid = dnsmasq_pid
+        self._nft = nft if nft is not None else _nft_apply
+        self._compiled = _Compiled()
+        # What the data plane holds since the last successful call, per part (None: apply it).
+        self._applied: dict[str, object] = {}
 
     def __call__(self, config: RouterConfig) -> None:
-        # One nft transaction for both families: the IPv6 filter is in place before IPv6 forwards.
-        script = compile_ruleset(config, table=TABLE) + compile_ruleset(config, table=TABLE6, family=6)
-        try:
-            proc = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True, timeout=15)
-        except subprocess.TimeoutExpired:
-            raise RouterOsError("failure: applying the firewall timed out") from None
-        if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["nft failed"])[-1]
-            raise RouterOsError(f"failure: firewall could not be applied: {last}")
-        self._ipv6(config)
-        self._dns(config)
+        done, self._applied = self._applied, {}  # a failure below leaves nothing to skip next time
+        script = self._compiled.script(config)
+        if done.get("nft") != script:
+            self._nft(script)
+        ipv6 = _ipv6_input(config)
+        if done.get("ipv6") != ipv6:
+            self._ipv6(*ipv6)
+        lines = _dns_lines(config)
+        dns: tuple[str, ...] | None = lines
+        if done.get("dns") != lines and not self._dns(lines):
+            dns = None  # dnsmasq was not told (not running yet): write and signal again next time
+        self._applied = {"nft": script, "ipv6": ipv6, "dns": dns}
 
-    def _ipv6(self, config: RouterConfig) -> None:
+    def _ipv6(self, disabled: bool, forward: bool, wanted: frozenset[tuple[str, str]]) -> None:
         """``/ipv6 settings`` and ``/ipv6 address`` onto the namespace (sysctls and ``ip -6 addr``)."""
-        settings = (config.items("/ipv6/settings") or ({},))[0]
-        disabled = as_bool(settings.get("disable-ipv6"), default=False)
-        forward = as_bool(settings.get("forward"), default=True)
-        wanted = set()
-        for rec in config.items("/ipv6/address"):
-            if as_bool(rec.get("disabled")) or as_bool(rec.get("dynamic")) or as_bool(rec.get("invalid")):
-                continue
-            wanted.add((rec.get("interface", ""), str(ipaddress.ip_interface(rec.get("address", "")))))
         if not IPV6_SYSCTL.exists():
             if wanted and not disabled:
                 raise RouterOsError("failure: this kernel has no IPv6; /ipv6 address cannot be applied")
@@ -136,18 +141,123 @@ class Applier:
                 _ip("-6", "addr", "add", addr, "dev", iface, "nodad")
         _sysctl(IPV6_SYSCTL / "all" / "forwarding", forward and not disabled)
 
-    def _dns(self, config: RouterConfig) -> None:
-        lines = []
-        for rec in config.items("/ip/dns/static"):
-            if as_bool(rec.get("disabled")) or rec.get("type", "A") not in ("A", "") or not rec.get("address"):
-                continue
-            lines.append(f"{rec['address']} {rec['name']}")
+    def _dns(self, lines: tuple[str, ...]) -> bool:
+        """Write the hosts file and tell dnsmasq; False if there was a dnsmasq to tell but it was not told."""
         tmp = self.hosts.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + ("\n" if lines else ""))
         tmp.replace(self.hosts)
-        if self.dnsmasq_pid is not None and self.dnsmasq_pid.exists():
-            with contextlib.suppress(ValueError, ProcessLookupError):
-                os.kill(int(self.dnsmasq_pid.read_text().strip()), signal.SIGHUP)
+        if self.dnsmasq_pid is None:
+            return True
+        try:
+            os.kill(int(self.dnsmasq_pid.read_text().strip()), signal.SIGHUP)
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return False  # no pid (yet), or no such process: dnsmasq reads the file when it starts
+        return True
+
+
+class _Reads(Mapping[str, tuple[Record, ...]]):
+    """A configuration's menus that note which of them were looked at (``whole``: all of them)."""
+
+    def __init__(self, menus: Mapping[str, tuple[Record, ...]]):
+        self.menus = menus
+        self.read: set[str] = set()
+        self.whole = False
+
+    def __getitem__(self, key: str) -> tuple[Record, ...]:
+        self.read.add(key)
+        return self.menus[key]
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self.read.add(key)
+        return key in self.menus
+
+    def __iter__(self) -> Iterator[str]:
+        self.whole = True
+        return iter(self.menus)
+
+    def __len__(self) -> int:
+        self.whole = True
+        return len(self.menus)
+
+
+class _Compiled:
+    """The nft script for a configuration, compiled again only when a menu the compiler read changed.
+
+    The compiler is a pure function of the configuration, which it reads only through its menus: the
+    menus it read last time (and their records, immutable) decide whether the last script still holds.
+    """
+
+    def __init__(self) -> None:
+        self._names: tuple[str, ...] | None = None  # the menus the last compile read; () with _whole
+        self._whole = False  # it iterated the menus: every menu, even one added later, may matter
+        self._key: tuple[object, ...] = ()
+        self._script = ""
+
+    def _key_of(self, config: RouterConfig, names: tuple[str, ...]) -> tuple[object, ...]:
+        if self._whole:
+            names = tuple(sorted(config.menus))
+        return (config.source, config.readable, names, tuple(config.menus.get(m) for m in names))
+
+    def script(self, config: RouterConfig) -> str:
+        if self._names is not None and self._key_of(config, self._names) == self._key:
+            return self._script
+        self._names = None
+        reads = _Reads(config.menus)
+        traced = replace(config, menus=reads)
+        # One nft transaction for both families: the IPv6 filter is in place before IPv6 forwards.
+        script = compile_ruleset(traced, table=TABLE) + compile_ruleset(traced, table=TABLE6, family=6)
+        self._whole = reads.whole
+        names = tuple(sorted(reads.read))
+        self._key, self._script, self._names = self._key_of(config, names), script, names
+        return script
+
+
+def _ipv6_input(config: RouterConfig) -> tuple[bool, bool, frozenset[tuple[str, str]]]:
+    """What :meth:`Applier._ipv6` applies: disable-ipv6, forward, and the (interface, address) pairs."""
+    settings = (config.items("/ipv6/settings") or ({},))[0]
+    disabled = as_bool(settings.get("disable-ipv6"), default=False)
+    forward = as_bool(settings.get("forward"), default=True)
+    wanted = set()
+    for rec in config.items("/ipv6/address"):
+        if as_bool(rec.get("disabled")) or as_bool(rec.get("dynamic")) or as_bool(rec.get("invalid")):
+            continue
+        wanted.add((rec.get("interface", ""), str(ipaddress.ip_interface(rec.get("address", "")))))
+    return disabled, forward, frozenset(wanted)
+
+
+def _dns_lines(config: RouterConfig) -> tuple[str, ...]:
+    """The dnsmasq hosts lines for ``/ip dns static`` (enabled A records with an address)."""
+    lines = []
+    for rec in config.items("/ip/dns/static"):
+        if as_bool(rec.get("disabled")) or rec.get("type", "A") not in ("A", "") or not rec.get("address"):
+            continue
+        lines.append(f"{rec['address']} {rec['name']}")
+    return tuple(lines)
+
+
+def _nft_apply(script: str) -> None:
+    """Load ``script`` as one nft transaction: libnftables in-process, ``nft -f -`` without it."""
+    lib = nft_lib.load()
+    if lib is not None:
+        try:
+            res = lib.run(script)
+        except OSError as exc:  # no context (e.g. out of memory): the binary may still manage
+            LOG.warning("libnftables failed (%s); running nft instead", exc)
+        else:
+            if res.rc != 0:
+                raise RouterOsError(f"failure: firewall could not be applied: {_last_line(res.error)}")
+            return
+    try:
+        proc = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        raise RouterOsError("failure: applying the firewall timed out") from None
+    if proc.returncode != 0:
+        raise RouterOsError(f"failure: firewall could not be applied: {_last_line(proc.stderr)}")
+
+
+def _last_line(text: str) -> str:
+    return (text.strip().splitlines() or ["nft failed"])[-1]
 
 
 def _sysctl(path: Path, on: bool) -> None:
