@@ -62,7 +62,13 @@ EXPECTED_FAILURES: dict[str, set[str]] = {
 def make_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """One lab for the module: ``up()`` rebuilds only when a test asks for another mode or deviation, so
     the tests that want the default lab run in a row and share it (each build costs ~20 s)."""
-    lab = Lab(load_site(SITE), SITE, tmp_path_factory.mktemp("firewall-lab") / "state", progress=lambda msg: None)
+    lab = Lab(
+        load_site(SITE),
+        SITE,
+        tmp_path_factory.mktemp("firewall-lab") / "state",
+        progress=lambda msg: None,
+        parts=("router",),
+    )  # network checks only: the router is all it provisions
     yield lab
     lab.down()
 

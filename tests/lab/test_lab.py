@@ -67,9 +67,7 @@ def lab(state_dir: Path) -> Iterator[Lab]:
     site = load_site(SITE)
     lab = Lab(site, SITE, state_dir, progress=lambda msg: None)
     before_links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    start = time.monotonic()
-    lab.up()
-    lab.up_seconds = time.monotonic() - start  # type: ignore[attr-defined]
+    lab.up()  # how long it takes is benchmarks/bench_lab.py's to print, not a test's to assert
     try:
         yield lab
     finally:
@@ -97,8 +95,7 @@ def listeners(lab: Lab) -> Iterator[None]:
         p.wait(5)
 
 
-def test_up_is_fast_and_every_component_is_healthy(lab: Lab):
-    assert lab.up_seconds < 30  # type: ignore[attr-defined]
+def test_every_component_is_healthy_after_up(lab: Lab):
     rows = lab.status_rows()
     bad = [r for r in rows if not r[1]]
     assert not bad, bad

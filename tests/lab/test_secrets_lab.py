@@ -115,3 +115,16 @@ def test_wrong_router_password_in_the_lab_prints_neither(lab: Lab, tmp_path: Pat
     assert "login refused" in out, out[-3000:]
     secrets = {**lab_secrets(lab.dir), "the wrong password": wrong}
     assert not leaks(secrets, tmp_path, out, err, junit)
+
+
+def test_provisioning_at_maximum_verbosity_prints_no_credential(lab: Lab, tmp_path: Path) -> None:
+    """Last in the module (it repairs the deviation): router writes in Safe Mode, a blade file over SSH."""
+    (lab.dir / "hosts" / "blade001" / "etc" / "sysctl.d" / "90-kubelet.conf").unlink()
+    out, err, junit = run_in_lab(lab, tmp_path, "suites/test_router.py", "--provision")
+    cases = junit_cases(tmp_path / "junit.xml")
+    router = cases["::provision[router]"]
+    assert router["outcome"] == "passed" and any("telnet" in line for line in router["props"]["applied"]), router
+    blade = cases["::provision[blade001]"]
+    assert blade["props"]["applied"] == ["blade001 + /etc/sysctl.d/90-kubelet.conf   [HOST-BLADE001]"], blade
+    assert cases["suites.test_router::test_service[telnet]"]["outcome"] == "passed"  # judged after the repair
+    assert not leaks(lab_secrets(lab.dir), tmp_path, out, err, junit)

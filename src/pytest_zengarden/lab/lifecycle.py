@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,9 @@ class ProcessRecord:
     match: str = ""  # program name the running process has (when it differs from argv[0], e.g. after unshare)
 
 
+ALL_PARTS = ("router", "blades", "cluster")  # what `up` provisions by default
+
+
 @dataclass
 class LabState:
     """What exists: recorded before creation, removed after deletion."""
@@ -56,6 +59,7 @@ class LabState:
     site: str = ""
     mode: str = "converged"
     deviations: list[str] = field(default_factory=list)
+    parts: list[str] = field(default_factory=lambda: list(ALL_PARTS))  # what the provisioner converged
     namespaces: list[str] = field(default_factory=list)
     processes: list[ProcessRecord] = field(default_factory=list)
     created_dirs: list[str] = field(default_factory=list)  # host mount points the lab had to create
@@ -81,8 +85,15 @@ class Lab:
     """The embedded lab for one site, managed through its state directory."""
 
     def __init__(
-        self, site: Site, site_path: Path, state_dir: Path | None = None, progress: Callable[[str], None] = _say
+        self,
+        site: Site,
+        site_path: Path,
+        state_dir: Path | None = None,
+        progress: Callable[[str], None] = _say,
+        parts: Sequence[str] = ALL_PARTS,
     ):
+        """``parts``: what `up` provisions (all by default; a network-only test converges just the router)."""
+        self.parts = list(parts)
         self.site = site
         self.site_path = site_path
         self.dir = state_dir or default_lab_state()
@@ -121,14 +132,17 @@ class Lab:
         with self._locked():
             current = self.state()
             if current is not None:
-                if current.mode == mode and current.deviations == deviate and not self._problems(current):
+                same = current.mode == mode and current.deviations == deviate and current.parts == self.parts
+                if same and not self._problems(current):
                     self.say(f"lab already up ({mode}{', ' + ','.join(deviate) if deviate else ''}); nothing to do")
                     return
                 self.say("lab is up in another mode or unhealthy: taking it down first")
                 self._down(current)
             self._check_no_leftovers()
             start = time.monotonic()
-            state = LabState(site=str(self.site_path), mode=mode, deviations=deviate, started=time.time())
+            state = LabState(
+                site=str(self.site_path), mode=mode, deviations=deviate, parts=self.parts, started=time.time()
+            )
             state.save(self.state_file)
             try:
                 self._build(state, bare, deviate)
@@ -499,7 +513,8 @@ class Lab:
         """Converge the bare lab with the product's own provisioner (`--provision`), deviations on top."""
         self.say("provisioning the lab from the site file (router, blades, cluster)")
         mgmt = self.plan.probes[self._mgmt_segment()][0]
-        argv = [sys.executable, "-m", "pytest_zengarden.provision", "--site", str(self.site_path), "--target", "lab"]
+        argv = [sys.executable, "-m", "pytest_zengarden.provision", "--site", str(self.site_path), "--target", "lab",
+                "--parts", ",".join(self.parts)]  # fmt: skip
         if (self.dir / "router-desired.json").exists():
             argv += ["--router-desired", str(self.dir / "router-desired.json")]
         extra: list[dict[str, object]] = []
