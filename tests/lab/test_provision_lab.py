@@ -53,9 +53,9 @@ def in_mgmt(lab: Lab, *argv: str, timeout: float = 240) -> subprocess.CompletedP
     )  # fmt: skip
 
 
-def run_pytest(lab: Lab, xml: Path, *args: str) -> dict[str, dict[str, Any]]:
+def run_pytest(lab: Lab, xml: Path, *args: str, suites: tuple[str, ...] = ("suites", "features")) -> dict[str, Any]:
     proc = in_mgmt(
-        lab, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites", "features",
+        lab, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *suites,
         "--zg-target", "lab", f"--junitxml={xml}", *args,
     )  # fmt: skip
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -93,14 +93,43 @@ def test_provision_converges_a_bare_lab_and_every_check_passes(lab: Lab, tmp_pat
 
 
 def test_a_second_plan_lists_nothing_and_a_second_run_writes_nothing(lab: Lab, tmp_path: Path) -> None:
-    plan = provision_cases(run_pytest(lab, tmp_path / "plan.xml", "--provision=plan"))
+    # The provision cases cover every target whatever the checks; the router's suite keeps the run short.
+    quick = ("suites/test_router.py",)
+    plan = provision_cases(run_pytest(lab, tmp_path / "plan.xml", "--provision=plan", suites=quick))
     assert {k: v["props"].get("planned", []) for k, v in plan.items()} == {k: [] for k in plan}
     before = router_writes(lab)
-    cases = run_pytest(lab, tmp_path / "again.xml", "--provision")
+    cases = run_pytest(lab, tmp_path / "again.xml", "--provision", suites=quick)
     prov = provision_cases(cases)
     assert {k: v["props"]["writes"] for k, v in prov.items()} == {k: ["0"] for k in prov}
     assert router_writes(lab) == before  # the router's own log: not one write command
     assert all(v["outcome"] == "passed" for v in cases.values())
+
+
+def on_blade(lab: Lab, blade: str, command: str) -> str:
+    """Run ``command`` on a blade over SSH (its /etc is an overlay: the lab's copy must not be touched)."""
+    ssh = ["ssh", "-i", str(lab.dir / "secrets" / "ssh_key"), "-o", f"UserKnownHostsFile={lab.dir / 'known_hosts'}",
+           "-o", "BatchMode=yes", f"root@{lab.site.blades[blade].address}", command]  # fmt: skip
+    proc = in_mgmt(lab, *ssh, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_a_changed_blade_file_is_rewritten_and_only_its_server_restarted(lab: Lab) -> None:
+    argv_file = "/var/lib/rancher/k3s/server/.argv-in-effect.json"
+    pids = {b: json.loads(on_blade(lab, b, f"cat {argv_file}"))["pid"] for b in ("blade001", "blade002")}
+    on_blade(lab, "blade002", "sed -i 's/audit-log-maxage=30/audit-log-maxage=7/' /etc/rancher/k3s/config.yaml")
+    on_blade(lab, "blade005", "rm /etc/sysctl.d/90-kubelet.conf")
+    argv = [sys.executable, "-m", "pytest_zengarden.provision", "--site", str(SITE), "--target", "lab"]
+    done = in_mgmt(lab, *argv)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "blade002 ~ /etc/rancher/k3s/config.yaml (1 keys)   [K8S-APISERVER-HARDENING]  (applied)" in done.stderr
+    assert "blade002 ~ service k3s restart (its configuration changed)" in done.stderr
+    assert "blade005 + /etc/sysctl.d/90-kubelet.conf   [HOST-BLADE005]  (applied)" in done.stderr
+    after = {b: json.loads(on_blade(lab, b, f"cat {argv_file}")) for b in ("blade001", "blade002")}
+    assert after["blade001"]["pid"] == pids["blade001"]  # untouched blade: not restarted
+    assert after["blade002"]["pid"] != pids["blade002"]
+    assert "--audit-log-maxage=30" in after["blade002"]["argv"]  # the flag in effect is the site's again
+    assert on_blade(lab, "blade002", "stat -c %a /etc/rancher/k3s/config.yaml").strip() == "600"
 
 
 POLLER = r"""
@@ -159,8 +188,9 @@ def test_killed_at_random_points_every_run_converges_and_management_never_drops(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-        # Started again, it converges (the router reverted a killed Safe Mode batch by itself).
-        done = in_mgmt(lab, *argv)
+        # Started again, it converges (the router reverted a killed Safe Mode batch by itself); the blades
+        # and the cluster converged on the first run, the router is what each reset takes back.
+        done = in_mgmt(lab, *argv, "--parts", "router")
         assert done.returncode == 0, done.stderr[-2000:]
         poller.stdin.write("stop\n")
         poller.stdin.flush()

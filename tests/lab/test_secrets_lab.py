@@ -119,7 +119,20 @@ def test_wrong_router_password_in_the_lab_prints_neither(lab: Lab, tmp_path: Pat
 
 def test_provisioning_at_maximum_verbosity_prints_no_credential(lab: Lab, tmp_path: Path) -> None:
     """Last in the module (it repairs the deviation): router writes in Safe Mode, a blade file over SSH."""
-    (lab.dir / "hosts" / "blade001" / "etc" / "sysctl.d" / "90-kubelet.conf").unlink()
+    # Through the blade itself (its /etc is an overlay: the lab's copy underneath must not be touched).
+    state = json.loads((lab.dir / "lab.json").read_text())
+    ssh = [
+        "ssh",
+        "-i",
+        str(lab.dir / "secrets" / "ssh_key"),
+        "-o",
+        f"UserKnownHostsFile={lab.dir / 'known_hosts'}",
+        "-o",
+        "BatchMode=yes",
+        f"root@{lab.site.blades['blade001'].address}",
+        "rm /etc/sysctl.d/90-kubelet.conf",
+    ]
+    subprocess.run(["ip", "netns", "exec", state["management_netns"], *ssh], check=True, timeout=30)
     out, err, junit = run_in_lab(lab, tmp_path, "suites/test_router.py", "--provision")
     cases = junit_cases(tmp_path / "junit.xml")
     router = cases["::provision[router]"]

@@ -145,18 +145,25 @@ class SshBlade:
 
     def write_file(self, path: str, text: str, mode: int = 0o600) -> None:
         """Replace ``path`` atomically: a temp file beside it, the old file's mode and owner (or ``mode``), rename."""
-        quoted = shlex.quote(path)
-        payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
-        script = (
-            f'set -e; f={quoted}; d=$(dirname "$f"); mkdir -p "$d"; t=$(mktemp "$d/.zg-write.XXXXXX"); '
-            f'trap \'rm -f "$t"\' EXIT; printf %s {payload} | base64 -d > "$t"; '
-            f'if [ -e "$f" ]; then chmod --reference="$f" "$t"; chown --reference="$f" "$t"; '
-            f'else chmod {mode:o} "$t"; fi; sync "$t"; mv -f "$t" "$f"; trap - EXIT'
-        )
-        res = self._run(script, f"writing {path}")
+        self.write_files([(path, text, mode)])
+
+    def write_files(self, files: list[tuple[str, str, int]]) -> None:
+        """Replace each file atomically, all in one SSH command (stops at the first that fails, naming it)."""
+        parts = []
+        for path, text, mode in files:
+            payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
+            parts.append(
+                f'f={shlex.quote(path)}; d=$(dirname "$f"); mkdir -p "$d"; t=$(mktemp "$d/.zg-write.XXXXXX"); '
+                f'trap \'rm -f "$t"\' EXIT; printf %s {payload} | base64 -d > "$t"; '
+                f'if [ -e "$f" ]; then chmod --reference="$f" "$t"; chown --reference="$f" "$t"; '
+                f'else chmod {mode:o} "$t"; fi; sync "$t"; mv -f "$t" "$f"; trap - EXIT; echo "wrote $f"'
+            )
+        res = self._run("set -e; " + "; ".join(parts), f"writing {len(files)} files")
         if res.rc != 0:
+            done = {line[6:] for line in str(res.stdout).splitlines() if line.startswith("wrote ")}
+            failed = next((p for p, _, _ in files if p not in done), files[-1][0])
             lines = (res.stderr or "").strip().splitlines()
-            raise TargetError(self.endpoint, f"cannot write {path}: {lines[-1] if lines else f'exit {res.rc}'}")
+            raise TargetError(self.endpoint, f"cannot write {failed}: {lines[-1] if lines else f'exit {res.rc}'}")
 
     def run_checked(self, command: str, doing: str, limit: float | None = None) -> str:
         """Run ``command`` (bounded by ``limit`` seconds if given); its output, or a :class:`TargetError`."""

@@ -91,22 +91,25 @@ def read_blade(host: Any, site: Site, blade: str) -> dict[str, str | None]:
 
 
 def apply_blade(host: Any, plan: Plan, journal: Journal, say: Callable[[str], None] = lambda _: None) -> Outcome:
+    """Write every changed file (one SSH command, each file atomically), then restart what reads them."""
     outcome = Outcome(plan)
     start = time.monotonic()
-    for change in plan.changes:
-        verb, what = change.action
-        try:
-            if verb == "write":
-                host.write_file(what.path, what.text, what.mode)
-            else:
-                say(f"{plan.target}: systemctl restart {what}")
-                # systemctl returns once k3s is up again (Type=notify): bounded, but well beyond a normal start.
-                host.run_checked(f"systemctl restart {what}", f"systemctl restart {what}", limit=RESTART_LIMIT_S)
-        except TargetError as exc:
-            outcome.error = f"{plan.target}: `{change.line().strip()}` failed: {exc.cause}"
-            break
-        outcome.writes += 1
-        outcome.applied.append(change)
+    writes = [c for c in plan.changes if c.action[0] == "write"]
+    restarts = [c for c in plan.changes if c.action[0] == "restart"]
+    try:
+        if writes:
+            host.write_files([(c.action[1].path, c.action[1].text, c.action[1].mode) for c in writes])
+            outcome.applied.extend(writes)
+            outcome.writes += len(writes)
+        for change in restarts:
+            unit = change.action[1]
+            say(f"{plan.target}: systemctl restart {unit}")
+            # systemctl returns once k3s is up again (Type=notify): bounded, but well beyond a normal start.
+            host.run_checked(f"systemctl restart {unit}", f"systemctl restart {unit}", limit=RESTART_LIMIT_S)
+            outcome.applied.append(change)
+            outcome.writes += 1
+    except TargetError as exc:
+        outcome.error = f"{plan.target}: {exc.cause}"
     journal.record(plan.target, "applied" if outcome.error is None else "failed",
                    [c.line() for c in outcome.applied], outcome.error or "")  # fmt: skip
     outcome.seconds = time.monotonic() - start

@@ -105,21 +105,32 @@ def provision_blades(
         plan.reads = 1
         return host, plan, time.monotonic() - start
 
-    outcomes = {}
     with ThreadPoolExecutor(max_workers=len(names) or 1) as pool:
-        futures = {name: pool.submit(read, name) for name in names}
-    for name in names:
-        try:
-            host, plan, seconds = futures[name].result()
-        except ZengardenError as exc:
-            outcomes[name] = _failed(name, str(exc))
-            continue
-        start = time.monotonic()
-        out = apply_blade(host, plan, journal, say) if apply and plan.changes else Outcome(plan)
-        out.reads = plan.reads
-        out.seconds = seconds + time.monotonic() - start
-        outcomes[name] = out
-    return outcomes
+        reads = {name: pool.submit(read, name) for name in names}
+        outcomes: dict[str, Outcome] = {}
+        ready: dict[str, tuple[Any, Plan, float]] = {}
+        for name in names:
+            try:
+                ready[name] = reads[name].result()
+            except ZengardenError as exc:
+                outcomes[name] = _failed(name, str(exc))
+
+        def converge(name: str) -> Outcome:
+            host, plan, seconds = ready[name]
+            start = time.monotonic()
+            out = apply_blade(host, plan, journal, say) if apply and plan.changes else Outcome(plan)
+            out.reads = plan.reads
+            out.seconds = seconds + time.monotonic() - start
+            return out
+
+        # Agents restart nothing the API needs: all at once, beside the servers, which go one at a time.
+        servers = [n for n in names if n in ready and n in site.cluster.control_plane]
+        agents = {n: pool.submit(converge, n) for n in names if n in ready and n not in site.cluster.control_plane}
+        for name in servers:
+            outcomes[name] = converge(name)
+        for name, future in agents.items():
+            outcomes[name] = future.result()
+    return {name: outcomes[name] for name in names}
 
 
 def provision_cluster(
