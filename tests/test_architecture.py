@@ -31,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "probes": {"analysis", "site", "facts"},
     "checks": {"analysis", "site", "facts", "probes"},
     "desired": {"site", "analysis", "facts"},
-    "provision": {"site", "facts", "desired", "clients", "credentials", "redaction", "targets"},
+    "provision": {"site", "facts", "desired", "clients", "credentials", "redaction", "targets", "outcomes"},
     "targets": {"site", "facts", "clients", "offline", "probes", "credentials", "safety", "lab"},
     "outcomes": set(),
     "plugin": {

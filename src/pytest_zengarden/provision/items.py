@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from ..errors import ZengardenError
+from ..outcomes import CannotJudge
 from ..site.schema import Site
 from .journal import Journal
 from .plan import Outcome
@@ -48,6 +49,8 @@ class ProvisionItem(pytest.Item):
             self.user_properties.append(("applied", change.line().strip()))
         self.user_properties += [("reads", str(outcome.reads)), ("writes", str(outcome.writes))]
         self.user_properties.append(("seconds", f"{outcome.seconds:.2f}"))
+        if outcome.error and outcome.unreachable:
+            raise CannotJudge(outcome.error)  # reported as an error, like any check whose target is unreachable
         if outcome.error:
             remaining = [c.line().strip() for c in outcome.remaining]
             more = "\nremaining:\n  " + "\n  ".join(remaining) if remaining and self.runner.apply else ""

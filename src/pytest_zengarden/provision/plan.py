@@ -59,6 +59,7 @@ class Outcome:
     reads: int = 0
     seconds: float = 0.0
     error: str | None = None
+    unreachable: bool = False  # the target could not be read or reached: nothing was judged (an error)
 
     @property
     def remaining(self) -> list[Change]:

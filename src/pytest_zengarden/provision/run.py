@@ -38,6 +38,7 @@ class Overrides:
 def _failed(target: str, error: str) -> Outcome:
     out = Outcome(Plan(target))
     out.error = error
+    out.unreachable = True
     return out
 
 
