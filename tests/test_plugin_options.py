@@ -58,9 +58,7 @@ def test_provision_on_an_unreachable_target_fails_each_target_with_its_cause(tmp
     )
     assert proc.returncode == 1, proc.stdout
     # Provisioning runs first, and a target it cannot reach is an error (nothing judged), naming host and cause.
-    assert "ERROR ::provision[router] - refusing to contact lab address 192.168.100.1" in proc.stdout, (
-        proc.stdout
-    )
+    assert "ERROR ::provision[router] - refusing to contact lab address 192.168.100.1" in proc.stdout, proc.stdout
     assert "zengarden provisioning plan (nothing changed)" in proc.stdout
     assert "blade001: ERROR: lab:" in proc.stdout and "has no inventory.blades" in proc.stdout
 
