@@ -258,3 +258,19 @@ def test_an_owned_id_reused_by_another_rule_is_not_taken_for_the_plugins(router:
     plan, out = router.provision(desired, site, stale)
     assert plan.changes == [] and out.writes == 0
     assert any("unmanaged" in n and "mine" in n for n in plan.notes)
+
+
+def test_a_site_enabling_event_rate_limit_gets_its_configuration_in_the_file_provisioning_writes(site: Any) -> None:
+    import yaml
+
+    from pytest_zengarden.provision.blades import desired_files
+
+    hard = site.cluster.apiserver.model_copy(update={"admission_plugins": ["NodeRestriction", "EventRateLimit"]})
+    with_erl = site.model_copy(update={"cluster": site.cluster.model_copy(update={"apiserver": hard})})
+    psa = next(f for f in desired_files(with_erl, "blade001") if f.path.endswith("psa.yaml"))
+    plugins = yaml.safe_load(psa.text)["plugins"]
+    # Without it kube-apiserver 1.32 panics at start-up, and `systemctl restart k3s` would fail.
+    assert [p["name"] for p in plugins] == ["PodSecurity", "EventRateLimit"]
+    assert plugins[1]["configuration"]["limits"]
+    plain = next(f for f in desired_files(site, "blade001") if f.path.endswith("psa.yaml"))
+    assert [p["name"] for p in yaml.safe_load(plain.text)["plugins"]] == ["PodSecurity"]

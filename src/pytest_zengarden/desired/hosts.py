@@ -13,6 +13,12 @@ import yaml
 from ..facts.host import AUDIT_POLICY, PSA_CONFIG
 from ..site.schema import Role, Site
 
+# The limits the recorded blades configure for EventRateLimit (only written when the site enables it).
+EVENT_RATE_LIMITS = [
+    {"type": "Server", "qps": 50, "burst": 100},
+    {"type": "Namespace", "qps": 10, "burst": 20},
+    {"type": "User", "qps": 20, "burst": 30},
+]
 K3S_SYSCTLS = {"vm.panic_on_oom": "0", "vm.overcommit_memory": "1", "kernel.panic": "10", "kernel.panic_on_oops": "1"}
 
 
@@ -82,13 +88,15 @@ def sysctl_text() -> str:
 
 
 def psa_admission(site: Site) -> dict[str, Any]:
-    """The API server's AdmissionConfiguration (PodSecurity defaults and exemptions from the site)."""
+    """The API server's AdmissionConfiguration: PodSecurity defaults and exemptions from the site, and the
+    EventRateLimit limits when the site enables that plugin (kube-apiserver 1.32 dereferences a missing
+    configuration and panics at start-up)."""
     psa = site.cluster.pod_security
     defaults: dict[str, str] = {}
     for mode in ("enforce", "audit", "warn"):
         defaults[mode] = getattr(psa, mode)
         defaults[f"{mode}-version"] = psa.version
-    return {
+    doc: dict[str, Any] = {
         "apiVersion": "apiserver.config.k8s.io/v1",
         "kind": "AdmissionConfiguration",
         "plugins": [{
@@ -105,6 +113,15 @@ def psa_admission(site: Site) -> dict[str, Any]:
             },
         }],
     }  # fmt: skip
+    if "EventRateLimit" in site.cluster.apiserver.admission_plugins:
+        doc["plugins"].append({
+            "name": "EventRateLimit",
+            "configuration": {
+                "apiVersion": "eventratelimit.admission.k8s.io/v1alpha1", "kind": "Configuration",
+                "limits": EVENT_RATE_LIMITS,
+            },
+        })  # fmt: skip
+    return doc
 
 
 def audit_policy(site: Site) -> dict[str, Any]:

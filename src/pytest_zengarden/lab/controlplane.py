@@ -48,13 +48,6 @@ ETCD_METRICS = "http://127.0.0.1:2381"
 # k3s runs its embedded etcd with these timings (ms) rather than etcd's 100/1000: they tolerate a loaded
 # host, which a lab on two cores with three API servers starting at once certainly is.
 ETCD_HEARTBEAT_MS, ETCD_ELECTION_MS = 500, 5000
-# The limits the recorded blades configure for EventRateLimit (only rendered when the site enables it).
-EVENT_RATE_LIMITS = [
-    {"type": "Server", "qps": 50, "burst": 100},
-    {"type": "Namespace", "qps": 10, "burst": 20},
-    {"type": "User", "qps": 20, "burst": 30},
-]
-
 Spawn = Callable[[str, str, list[str]], None]
 """``spawn(name, ns, argv)``: run ``argv`` in network namespace ``ns`` as the supervised process ``name``."""
 
@@ -361,28 +354,9 @@ def plan_control_plane(
 
 
 def render_psa(site: Site) -> str:
-    """The AdmissionConfiguration k3s reads from ``server/psa.yaml``: PodSecurity defaults and exemptions.
-
-    The document is :func:`pytest_zengarden.desired.hosts.psa_admission` (one source for what a blade should
-    hold, so the lab's API servers run on exactly what the host checks judge), plus EventRateLimit limits
-    when the site enables that plugin: kube-apiserver 1.32 dereferences a nil configuration and panics at
-    start-up without them.
-    """
-    doc = desired_psa(site)
-    if "EventRateLimit" in site.cluster.apiserver.admission_plugins and not any(
-        p.get("name") == "EventRateLimit" for p in doc["plugins"]
-    ):
-        doc["plugins"].append(
-            {
-                "name": "EventRateLimit",
-                "configuration": {
-                    "apiVersion": "eventratelimit.admission.k8s.io/v1alpha1",
-                    "kind": "Configuration",
-                    "limits": EVENT_RATE_LIMITS,
-                },
-            }
-        )
-    return yaml.safe_dump(doc, sort_keys=False)
+    """The AdmissionConfiguration k3s reads from ``server/psa.yaml``: ``desired.hosts.psa_admission`` (one
+    source for what a blade should hold, so the lab's API servers run on what the host checks judge)."""
+    return yaml.safe_dump(desired_psa(site), sort_keys=False)
 
 
 def render_audit_policy(site: Site) -> str:
