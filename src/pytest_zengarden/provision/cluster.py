@@ -275,7 +275,7 @@ def apply_cluster(
             outcome.error = f"the cluster refused `{change.line().strip()}`: {exc.cause}"
             break
         except Exception as exc:
-            outcome.error = f"the cluster refused `{change.line().strip()}`: {_api_cause(exc)}"
+            outcome.error = f"the cluster refused `{change.line().strip()}`: {api_cause(exc)}"
             break
         outcome.applied.append(change)
     journal.record("cluster", "applied" if outcome.error is None else "failed",
@@ -285,7 +285,7 @@ def apply_cluster(
     return outcome
 
 
-def _api_cause(exc: BaseException) -> str:
+def api_cause(exc: BaseException) -> str:
     from kubernetes.client.exceptions import ApiException
 
     from ..redaction import redact

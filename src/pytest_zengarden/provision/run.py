@@ -17,7 +17,7 @@ from ..desired.router import Records, desired_router, menu_controls
 from ..errors import ReadOnlyTarget, ZengardenError
 from ..site.schema import Site
 from .blades import apply_blade, plan_blade, read_blade
-from .cluster import ClusterWriter, apply_cluster, plan_cluster, read_cluster
+from .cluster import ClusterWriter, api_cause, apply_cluster, plan_cluster, read_cluster
 from .journal import Journal
 from .ownership import Ownership
 from .plan import Change, Outcome, Plan
@@ -150,10 +150,8 @@ def provision_cluster(
         current = read_cluster(writer, site)
     except ZengardenError:
         raise
-    except Exception as exc:
-        from .cluster import _api_cause
-
-        return _failed("cluster", f"{reader.endpoint}: reading the cluster failed: {_api_cause(exc)}")
+    except Exception as exc:  # what the kubernetes client lets out, mapped to its HTTP status
+        return _failed("cluster", f"{reader.endpoint}: reading the cluster failed: {api_cause(exc)}")
     plan = plan_cluster(site, current)
     for obj in extra:
         meta = obj["metadata"]
