@@ -451,24 +451,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--log", type=Path, help="append the emulator's API log and ansible's output tail here")
     p.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    return in_own_netns(args, argv, __file__, measure)
+
+
+def in_own_netns(args: argparse.Namespace, argv: Sequence[str] | None, script: str, body: Any) -> int:
+    """Run ``body(args)`` in a fresh private network namespace: re-executes ``script`` there (needs root).
+
+    Never configures an address in the machine's own namespace; refuses to run in one with interfaces.
+    """
     if args.in_netns:
         if not in_private_netns():
             print("not in a private network namespace (interfaces other than lo): refusing", file=sys.stderr)
             return 2
-        return measure(args)
+        result: int = body(args)
+        return result
     if os.geteuid() != 0:
         print("needs root (a private network namespace)", file=sys.stderr)
         return 2
-    # Never configure an address in the machine's own namespace: re-run in a fresh private one.
-    cmd = [
-        "unshare",
-        "--net",
-        "--",
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--in-netns",
-        *(argv or sys.argv[1:]),
-    ]
+    cmd = ["unshare", "--net", "--", sys.executable, str(Path(script).resolve()), "--in-netns", *(argv or sys.argv[1:])]
     return subprocess.run(cmd, check=False, timeout=900).returncode
 
 

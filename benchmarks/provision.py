@@ -172,24 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.path.insert(0, str(REPO / "src"))
     if args.lab:
         return whole_site(args)
-    if args.in_netns:
-        if not ar.in_private_netns():
-            print("not in a private network namespace: refusing", file=sys.stderr)
-            return 2
-        return ar.with_management_client(args, router_side_by_side)
-    if os.geteuid() != 0:
-        print("needs root (a private network namespace)", file=sys.stderr)
-        return 2
-    cmd = [
-        "unshare",
-        "--net",
-        "--",
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--in-netns",
-        *(argv or sys.argv[1:]),
-    ]
-    return subprocess.run(cmd, check=False, timeout=900).returncode
+    return ar.in_own_netns(args, argv, __file__, lambda a: ar.with_management_client(a, router_side_by_side))
 
 
 if __name__ == "__main__":
