@@ -204,6 +204,18 @@ def run_ansible(
 _COMMAND = re.compile(r"^(?:[^\n]*?[ \t])?api(?:-ssl)? \S+ \S+: (/\S*)", re.M)
 
 
+def capture_emulator_log() -> tuple[io.StringIO, Any]:
+    """The emulator's command log (one INFO line per API command) into a buffer; returns it and its release."""
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger("pytest_zengarden.lab.routeros")
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    log.propagate = False
+    return buf, lambda: log.removeHandler(handler)
+
+
 def count_writes(log_text: str) -> dict[str, int]:
     """Write commands in the emulator's API log (one INFO line per command), by verb, plus ``total``.
 
@@ -354,13 +366,7 @@ def _measure(args: argparse.Namespace, site: Any, host: str, port: int, client_n
     seed, ports = bare_router(site)
     user, password = "zengarden", secrets.token_urlsafe(24)
     work = Path(tempfile.mkdtemp(prefix="zg-ansible-bench-"))
-    log_buf = io.StringIO()
-    handler = logging.StreamHandler(log_buf)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    emu_log = logging.getLogger("pytest_zengarden.lab.routeros")
-    emu_log.setLevel(logging.INFO)
-    emu_log.addHandler(handler)
-    emu_log.propagate = False
+    log_buf, release_log = capture_emulator_log()
     store = ConfigStore(None, options=StoreOptions(interfaces=ports), users={user: password})
     seed_store(store, seed)
     if args.apply and shutil.which("nft"):
@@ -418,7 +424,7 @@ def _measure(args: argparse.Namespace, site: Any, host: str, port: int, client_n
                     status = 1
                     print("  ansible output (tail):\n    " + result.output_tail.replace("\n", "\n    "))
     finally:
-        emu_log.removeHandler(handler)
+        release_log()
         shutil.rmtree(work, ignore_errors=True)
     return status
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
-import logging
 import os
 import re
 import secrets
@@ -82,13 +80,7 @@ def router_side_by_side(args: argparse.Namespace, host: str, port: int, client_n
     menus = {m: desired[m] for m in ar.MENUS}
     seed, ports = ar.bare_router(site)
     user, password = "zengarden", secrets.token_urlsafe(24)
-    log_buf = io.StringIO()
-    handler = logging.StreamHandler(log_buf)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    emu_log = logging.getLogger("pytest_zengarden.lab.routeros")
-    emu_log.setLevel(logging.INFO)
-    emu_log.addHandler(handler)
-    emu_log.propagate = False
+    log_buf, release_log = ar.capture_emulator_log()
     entries = sum(len(v) for v in menus.values())
     print(f"router: {entries} entries in {len(menus)} menus; nftables applied on every change: {args.apply}")
     print(f"{'scenario':<22} {'tool':<10} {'seconds':>8} {'writes':>7} {'anchor':>8}  management session")
@@ -137,7 +129,7 @@ def router_side_by_side(args: argparse.Namespace, host: str, port: int, client_n
                     rows.append((label, tool, seconds, writes))
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    emu_log.removeHandler(handler)
+    release_log()
     by = {(label, tool): (s, w) for label, tool, s, w in rows}
     for label in ("converge from bare", "again (no-op)", "after drift"):
         (a, aw), (z, zw) = by[(label, "ansible")], by[(label, "zengarden")]
