@@ -18,6 +18,10 @@ import pytest
 
 REQUIRE_LAB = "ZG_REQUIRE_LAB"
 
+# Network safety by construction: under the plugin's own tests a live target may reach loopback only (the
+# lab target has its own guard: inside the lab's namespaces).  Inherited by every pytest the tests start.
+os.environ["ZG_ONLY_LOOPBACK"] = "1"
+
 
 def _required() -> bool:
     return os.environ.get(REQUIRE_LAB, "") not in ("", "0")

@@ -33,14 +33,19 @@ FILTER = "/ip/firewall/filter"
 
 # What an export leaves out: run-time properties (and every ``.``-property), and dynamic records.
 # Run-time state, and credentials (RouterOS's own /export leaves both out).
-EXCLUDED = frozenset({"dynamic", "invalid", "bytes", "packets"}) | SENSITIVE_PROPERTIES
+RUN_TIME = frozenset({"dynamic", "invalid", "bytes", "packets"})
+
+
+def excluded(key: str) -> bool:
+    # SENSITIVE_PROPERTIES matches by pattern too (``*-secret``...): a set union would keep only its names.
+    return key in RUN_TIME or key in SENSITIVE_PROPERTIES
 
 
 def exported(config: RouterConfig) -> dict[str, list[dict[str, str]]]:
     """Every menu's records as an export keeps them: dynamic records dropped, excluded properties stripped."""
     return {
         menu: [
-            {k: v for k, v in rec.items() if k not in EXCLUDED and not k.startswith(".")}
+            {k: v for k, v in rec.items() if not excluded(k) and not k.startswith(".")}
             for rec in records
             if not as_bool(rec.get("dynamic"))
         ]
@@ -342,9 +347,7 @@ def test_what_an_export_cannot_express_is_refused(menus: dict[str, list[dict[str
 
 # --- properties --------------------------------------------------------------------------------------------
 
-_KEYS = st.text(string.ascii_lowercase + string.digits + "-", min_size=1, max_size=10).filter(
-    lambda k: k not in EXCLUDED
-)
+_KEYS = st.text(string.ascii_lowercase + string.digits + "-", min_size=1, max_size=10).filter(lambda k: not excluded(k))
 # Any text, weighted towards what quoting and escaping care about.
 _VALUES = st.text(st.one_of(st.characters(codec="utf-8"), st.sampled_from('= "\\$?!#[]*,;/_→é\t\r\n\x00')), max_size=20)
 _RECORDS = st.lists(st.dictionaries(_KEYS, _VALUES, max_size=5), max_size=5)

@@ -35,6 +35,30 @@ def current_lab_netns(lab_namespaces: Iterable[str]) -> str | None:
     return None
 
 
+ONLY_LOOPBACK = "ZG_ONLY_LOOPBACK"
+"""Set (to ``1``) by the plugin's own tests: a live target may then contact loopback addresses only."""
+
+
+def only_loopback() -> bool:
+    """Whether this process may contact loopback addresses only (:data:`ONLY_LOOPBACK`)."""
+    return os.environ.get(ONLY_LOOPBACK, "") not in ("", "0")
+
+
+def require_loopback(address: str) -> None:
+    """Refuse ``address`` unless it is a loopback address literal (or ``localhost``)."""
+    import ipaddress
+
+    try:
+        loop = address == "localhost" or ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        loop = False
+    if not loop:
+        raise UnsafeTarget(
+            f"refusing to contact {address}: {ONLY_LOOPBACK} is set (the plugin's own tests), so a live target "
+            "may reach loopback addresses only"
+        )
+
+
 def require_lab_netns(address: str, lab_namespaces: Iterable[str]) -> str:
     """Refuse to contact ``address`` unless this process runs inside one of ``lab_namespaces``."""
     names = list(lab_namespaces)
