@@ -5,6 +5,7 @@ Design: Layer 2 (node roles, Kubernetes configuration), Defense in Depth / Kuber
 
 import pytest
 
+from pytest_zengarden.checks import cluster as cluster_checks
 from pytest_zengarden.checks import hosts as checks
 
 pytestmark = pytest.mark.hosts
@@ -19,8 +20,10 @@ def test_k3s_config(site, blade, conformance):
 @pytest.mark.roles("control-plane")
 @pytest.mark.control_from("cluster.pod_security")
 def test_psa_admission_config(site, blade, conformance):
-    """Servers load the PodSecurity AdmissionConfiguration with the designed defaults and exemptions."""
-    conformance.check(checks.psa_admission(site, blade.name, blade.read_file(checks.PSA_CONFIG)))
+    """Servers run with the PodSecurity AdmissionConfiguration that sets the designed defaults and exemptions:
+    the file their kube-apiserver was started with (its journal), as it was then, not whatever is on disk."""
+    path, text = cluster_checks.admission_file_in_effect(blade)
+    conformance.check(cluster_checks.psa_admission_in_effect(site, blade.name, path, text))
 
 
 @pytest.mark.roles("control-plane")

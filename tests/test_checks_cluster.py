@@ -12,7 +12,8 @@ import pytest
 from pytest_zengarden.checks import cluster
 from pytest_zengarden.errors import TargetError
 from pytest_zengarden.facts.cluster import KubeObject
-from pytest_zengarden.facts.host import K3S_CONFIG, PSA_CONFIG
+from pytest_zengarden.facts.host import PSA_CONFIG
+from pytest_zengarden.facts.in_effect import Running, parse_running
 from pytest_zengarden.offline.hostfiles import FileTreeHost
 from pytest_zengarden.site.loader import load_site
 from pytest_zengarden.site.schema import Site
@@ -20,8 +21,8 @@ from pytest_zengarden.site.schema import Site
 from .helpers import junit_cases, run_pytest
 
 SITE_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "sites" / "zengarden.yaml"
-SERVER_K3S = (
-    Path(__file__).resolve().parent.parent / "fixtures" / "recorded" / "hosts" / "blade001" / K3S_CONFIG.lstrip("/")
+SERVER_JOURNAL = (
+    Path(__file__).resolve().parent.parent / "fixtures" / "recorded" / "hosts" / "blade001" / ".journal" / "k3s.log"
 ).read_text(encoding="utf-8")
 PSA = "pod-security.kubernetes.io/"
 
@@ -101,6 +102,13 @@ def recorded_host(name: str) -> FileTreeHost:
     return FileTreeHost(name, RECORDED / "hosts" / name)
 
 
+def apiserver(journal: str = SERVER_JOURNAL) -> Running:
+    """blade001's recorded kube-apiserver start, optionally edited."""
+    run = parse_running(journal, "kube-apiserver", "blade001")
+    assert run is not None
+    return run
+
+
 def test_pod_security_unlabelled_namespace_passes_under_a_restricted_default(site: Site) -> None:
     f = _one(site, namespace("argocd"))
     assert f.ok
@@ -113,15 +121,15 @@ def test_pod_security_unlabelled_namespace_passes_under_a_restricted_default(sit
 
 def test_unlabelled_namespace_fails_when_the_admission_configuration_sets_no_default(site: Site) -> None:
     """Issue 9 (6): without an admission configuration Kubernetes' default is privileged, not restricted."""
-    k3s = SERVER_K3S.replace(f'  - "admission-control-config-file={PSA_CONFIG}"\n', "")
-    assert "admission-control-config-file" not in k3s
-    defaults = cluster.psa_in_effect("blade001", k3s, recorded_host("blade001").read_file)
+    journal = SERVER_JOURNAL.replace(f"--admission-control-config-file={PSA_CONFIG} ", "")
+    assert "admission-control-config-file" not in journal
+    defaults = cluster.psa_in_effect("blade001", apiserver(journal), recorded_host("blade001").read_file)
     assert defaults.levels == {"enforce": "privileged", "audit": "privileged", "warn": "privileged"}
     f = _one(site, namespace("argocd"), [defaults])
     assert not f.ok
     assert f.message.startswith(
-        "enforce unlabelled, so the cluster default privileged applies (blade001 sets no "
-        "admission-control-config-file: Kubernetes' built-in default), expected restricted: label it "
+        "enforce unlabelled, so the cluster default privileged applies (blade001's kube-apiserver runs without "
+        "--admission-control-config-file: Kubernetes' built-in default), expected restricted: label it "
         "pod-security.kubernetes.io/enforce=restricted or set defaults.enforce: restricted on every server; "
     )
     # A namespace that labels every mode does not depend on the default.
@@ -187,7 +195,7 @@ def test_server_psa_defaults_read_errors_propagate(site: Site) -> None:
     ],
 )  # fmt: skip
 def test_psa_in_effect_when_the_file_says_little(site: Site, psa_text: str | None, source: str, levels: str) -> None:
-    d = cluster.psa_in_effect("blade001", SERVER_K3S, {PSA_CONFIG: psa_text}.get)
+    d = cluster.psa_in_effect("blade001", apiserver(), {PSA_CONFIG: psa_text}.get)
     assert d.source == source
     assert d.levels["enforce"] == levels
     # A mode the configuration leaves unset is privileged (Kubernetes' default).
@@ -195,30 +203,45 @@ def test_psa_in_effect_when_the_file_says_little(site: Site, psa_text: str | Non
 
 
 def test_psa_in_effect_with_the_plugin_disabled(site: Site) -> None:
-    k3s = SERVER_K3S.replace(
-        "kube-apiserver-arg:\n", "kube-apiserver-arg:\n  - disable-admission-plugins=PodSecurity\n"
-    )
-    d = cluster.psa_in_effect("blade001", k3s, recorded_host("blade001").read_file)
+    journal = SERVER_JOURNAL.replace("--advertise-port", "--disable-admission-plugins=PodSecurity --advertise-port")
+    d = cluster.psa_in_effect("blade001", apiserver(journal), recorded_host("blade001").read_file)
     assert d.levels["enforce"] == "privileged"
-    assert d.source == "blade001 disables the PodSecurity plugin"
+    assert d.source == "blade001's kube-apiserver runs with PodSecurity disabled"
 
 
 @pytest.mark.parametrize(
-    ("k3s", "psa_text", "match"),
+    ("psa_text", "match"),
     [
-        ("a: [unclosed\n", "", "blade001:/etc/rancher/k3s/config.yaml: not valid YAML"),
-        (None, None, None),
-        (SERVER_K3S, "plugins:\n- name: PodSecurity\n  path: /etc/psa.yaml\n", "which the checks do not read"),
-        (SERVER_K3S, "plugins:\n- name: PodSecurity\n  configuration: {defaults: {enforce: strict}}\n",
+        ("plugins:\n- name: PodSecurity\n  path: /etc/psa.yaml\n", "which the checks do not read"),
+        ("plugins:\n- name: PodSecurity\n  configuration: {defaults: {enforce: strict}}\n",
          "'strict' is not a Pod Security level"),
+        ("a: [unclosed\n", f"blade001:{PSA_CONFIG}: not valid YAML"),
     ],
 )  # fmt: skip
-def test_psa_in_effect_that_cannot_be_judged_raises(k3s: str | None, psa_text: str, match: str | None) -> None:
-    if match is None:  # no k3s config at all: no admission configuration, Kubernetes' built-in default
-        assert cluster.psa_in_effect("blade001", k3s, {}.get).levels["enforce"] == "privileged"
-        return
+def test_psa_in_effect_that_cannot_be_judged_raises(psa_text: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        cluster.psa_in_effect("blade001", k3s, {PSA_CONFIG: psa_text}.get)
+        cluster.psa_in_effect("blade001", apiserver(), {PSA_CONFIG: psa_text}.get)
+
+
+def test_server_psa_defaults_need_the_running_server(site: Site, tmp_path: Path) -> None:
+    """No start line in the journal: what runs is unknown, never assumed from the files on disk."""
+    copy = tmp_path / "blade002"
+    shutil.copytree(RECORDED / "hosts" / "blade002", copy)
+    (copy / ".journal" / "k3s.log").write_text("")
+    hosts = {"blade002": FileTreeHost("blade002", copy)}
+    with pytest.raises(ValueError, match="blade002: no 'Running kube-apiserver' line in `journalctl -u k3s -b`"):
+        cluster.server_psa_defaults(site, lambda n: hosts.get(n) or recorded_host(n))
+
+
+def test_an_admission_file_changed_after_the_start_is_not_in_effect(site: Site, tmp_path: Path) -> None:
+    copy = tmp_path / "blade003"
+    shutil.copytree(RECORDED / "hosts" / "blade003", copy)
+    mtimes = copy / ".mtimes.json"
+    mtimes.write_text(mtimes.read_text().replace(f'"{PSA_CONFIG}": 1764498400.0', f'"{PSA_CONFIG}": 1764500000.0'))
+    hosts = {"blade003": FileTreeHost("blade003", copy)}
+    with pytest.raises(ValueError, match=f"blade003:{PSA_CONFIG} changed at 2025-11-30 10:53:20 UTC, after "
+                       "kube-apiserver started at 2025-11-30 10:30:12 UTC: .* restart k3s"):  # fmt: skip
+        cluster.server_psa_defaults(site, lambda n: hosts.get(n) or recorded_host(n))
 
 
 @pytest.mark.parametrize("name", ["kube-system", "metallb-system", "victoria-metrics", "gitea"])

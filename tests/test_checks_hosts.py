@@ -480,6 +480,22 @@ def test_psa_different_exemptions(site: Site, namespaces: list[str], message: st
 
 
 @pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("usernames", ["system:serviceaccount:apps:ci"], "system:serviceaccount:apps:ci; remove "
+         "system:serviceaccount:apps:ci (not exempt by design)"),
+        ("runtimeClasses", ["kata"], "kata; remove kata (not exempt by design)"),
+    ],
+)  # fmt: skip
+def test_psa_exempted_users_and_runtime_classes_bypass_it(site: Site, key: str, value: list[str], message: str) -> None:
+    doc = psa_doc()
+    podsecurity_conf(doc)["exemptions"][key] = value
+    f = only_failure(hosts.psa_admission(site, "blade001", dump(doc)))
+    assert f.subject == f"blade001:{hosts.PSA_CONFIG} exemptions.{key}"
+    assert f.message == message
+
+
+@pytest.mark.parametrize(
     ("mode", "level", "there"),
     [
         ("enforce", "baseline", "baseline"),

@@ -40,3 +40,7 @@ class UnsafeTarget(ZengardenError):
 
 class UsageProblem(ZengardenError):
     """A bad option value; pytest reports it as a usage error before running anything."""
+
+
+class NotInEffect(ZengardenError, ValueError):
+    """What a host runs with cannot be told (no start line in its journal, or a file changed since the start)."""

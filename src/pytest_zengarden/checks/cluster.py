@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from ipaddress import IPv4Address, ip_address
 
 from ..facts.cluster import KubeObject, labels, name_of
-from ..facts.host import K3S_CONFIG, HostView
-from ..facts.yaml_text import YamlTextError, parse
+from ..facts.in_effect import JournalHost, Running, file_in_effect, running
+from ..facts.yaml_text import parse
 from ..site.schema import Role, Site
 from .findings import Finding, finding
-from .hosts import apiserver_args, podsecurity_configuration, read_k3s_config
+from .hosts import podsecurity_configuration, psa_admission
 
 PSA_ORDER = {"privileged": 0, "baseline": 1, "restricted": 2}
 PSA_MODES = ("enforce", "audit", "warn")
@@ -33,24 +34,19 @@ class PsaDefaults:
     source: str
 
 
-def psa_in_effect(server: str, k3s_text: str | None, read: Callable[[str], str | None]) -> PsaDefaults:
-    """The defaults ``server``'s API server applies: the admission configuration its k3s config names, read
-    with ``read(path)``; Kubernetes' built-in default (privileged) when none is named, the file is absent or
-    it configures no PodSecurity plugin.  Raise ``ValueError`` when the configuration cannot be judged."""
+def psa_in_effect(server: str, run: Running, read: Callable[[str], str | None]) -> PsaDefaults:
+    """The defaults ``server``'s API server applies: the admission configuration its running kube-apiserver
+    was started with (``run``, from the journal), read with ``read(path)`` as it was then; Kubernetes'
+    built-in default (privileged) when none is named, the file is absent or it configures no PodSecurity
+    plugin.  Raise ``ValueError`` when the configuration cannot be judged."""
     builtin = {m: PSA_BUILTIN for m in PSA_MODES}
-    try:
-        cfg = read_k3s_config(k3s_text) if k3s_text is not None else None
-    except YamlTextError as exc:
-        raise ValueError(f"{server}:{K3S_CONFIG}: {exc}") from None
-    except ValueError as exc:
-        raise ValueError(f"{server}:{K3S_CONFIG} {exc}") from None
-    args = apiserver_args(cfg) if cfg is not None else {}
-    if "PodSecurity" in args.get("disable-admission-plugins", "").split(","):
-        return PsaDefaults(server, builtin, frozenset(), f"{server} disables the PodSecurity plugin")
-    path = args.get("admission-control-config-file")
+    disabled = ",".join(run.values("disable-admission-plugins")).split(",")
+    if "PodSecurity" in disabled:
+        return PsaDefaults(server, builtin, frozenset(), f"{server}'s kube-apiserver runs with PodSecurity disabled")
+    path = run.flag("admission-control-config-file")
     if not path:
-        why = "has no k3s config" if cfg is None else "sets no admission-control-config-file"
-        return PsaDefaults(server, builtin, frozenset(), f"{server} {why}: Kubernetes' built-in default")
+        why = "runs without --admission-control-config-file: Kubernetes' built-in default"
+        return PsaDefaults(server, builtin, frozenset(), f"{server}'s kube-apiserver {why}")
     text = read(path)
     if text is None:
         return PsaDefaults(server, builtin, frozenset(), f"{server}:{path} does not exist")
@@ -69,15 +65,36 @@ def psa_in_effect(server: str, k3s_text: str | None, read: Callable[[str], str |
     return PsaDefaults(server, levels, exempt, f"{server}:{path}")
 
 
-def server_psa_defaults(site: Site, blade: Callable[[str], HostView]) -> list[PsaDefaults]:
-    """:func:`psa_in_effect` for every control-plane blade, read through ``blade(name)``.
+def admission_file_in_effect(host: JournalHost) -> tuple[str, str | None]:
+    """(path, text) of the admission configuration ``host``'s running kube-apiserver was started with.
 
-    A blade or file that cannot be read raises (the caller's check errors): there is nothing to judge.
+    No such flag: ``("", None)``.  ``ValueError`` when nothing says what runs, or the file changed since.
+    """
+    run = running(host, "kube-apiserver")
+    path = run.flag("admission-control-config-file") or ""
+    return path, (file_in_effect(host, run, path) if path else None)
+
+
+def psa_admission_in_effect(site: Site, blade: str, path: str, text: str | None) -> list[Finding]:
+    """The admission configuration ``blade``'s running kube-apiserver was started with (``path``, ``text``
+    from :func:`admission_file_in_effect`) sets the site's defaults and exemptions."""
+    psa = site.cluster.pod_security
+    if not path:
+        why = "its kube-apiserver runs without --admission-control-config-file, so Kubernetes' built-in default"
+        return [finding(psa, blade, False, f"{why} (privileged) applies; set it in kube-apiserver-arg and restart k3s")]
+    return psa_admission(site, blade, text, path)
+
+
+def server_psa_defaults(site: Site, blade: Callable[[str], JournalHost]) -> list[PsaDefaults]:
+    """:func:`psa_in_effect` for every control-plane blade, from what its kube-apiserver runs with now.
+
+    A blade, journal or file that cannot be read raises (the caller's check errors): nothing to judge.
     """
     out = []
     for name in site.blades_with(Role.CONTROL_PLANE):
         host = blade(name)
-        out.append(psa_in_effect(name, host.read_file(K3S_CONFIG), host.read_file))
+        run = running(host, "kube-apiserver")
+        out.append(psa_in_effect(name, run, partial(file_in_effect, host, run)))
     return out
 
 

@@ -344,13 +344,13 @@ def _replaced_findings(cfg: K3sConfig, blade: str, statements: dict[str, Traced]
 
 
 # ------------------------------------------------------------------------------ admission (Pod Security)
-def psa_admission(site: Site, blade: str, text: str | None) -> list[Finding]:
-    """The PodSecurity AdmissionConfiguration on a server sets the site's defaults and exemptions."""
+def psa_admission(site: Site, blade: str, text: str | None, path: str = PSA_CONFIG) -> list[Finding]:
+    """The PodSecurity AdmissionConfiguration on a server (at ``path``) sets the site's defaults and exemptions."""
     psa = site.cluster.pod_security
-    doc, problems = _parse_file(text, PSA_CONFIG, blade, psa)
+    doc, problems = _parse_file(text, path, blade, psa)
     if doc is None:
         return problems
-    subject = f"{blade}:{PSA_CONFIG}"
+    subject = f"{blade}:{path}"
     conf = podsecurity_configuration(doc.data)
     if conf is None:
         return [
@@ -362,7 +362,7 @@ def psa_admission(site: Site, blade: str, text: str | None) -> list[Finding]:
                 "add a PodSecurity plugin entry with the site's defaults",
             )
         ]
-    out = _repeated_findings(doc, PSA_CONFIG, blade, psa)
+    out = _repeated_findings(doc, path, blade, psa)
     defaults = conf.get("defaults") or {}
     for mode in ("enforce", "audit", "warn"):
         want, have = getattr(psa, mode), defaults.get(mode)
@@ -375,25 +375,34 @@ def psa_admission(site: Site, blade: str, text: str | None) -> list[Finding]:
                 there if have == want else f"{there}; set defaults.{mode}: {want}",
             )
         )
-    have_ns = sorted((conf.get("exemptions") or {}).get("namespaces") or [])
-    want_ns = sorted(psa.exemptions.namespaces)
-    extra, absent = [n for n in have_ns if n not in want_ns], [n for n in want_ns if n not in have_ns]
-    change = "; ".join(
-        part
-        for part in (
-            f"remove {_and(extra)} (not exempt by design)" if extra else "",
-            f"add {_and(absent)}" if absent else "",
+    # Every exemption bypasses Pod Security entirely: only the site's, of each kind.
+    exemptions = conf.get("exemptions") or {}
+    for key, want_list in (
+        ("namespaces", psa.exemptions.namespaces),
+        ("usernames", psa.exemptions.usernames),
+        ("runtimeClasses", psa.exemptions.runtime_classes),
+    ):
+        have = sorted(str(x) for x in exemptions.get(key) or [])
+        want = sorted(want_list)
+        extra, absent = [n for n in have if n not in want], [n for n in want if n not in have]
+        if key != "namespaces" and not have and not want:
+            continue  # neither the site nor the file exempts any: nothing to say
+        change = "; ".join(
+            part
+            for part in (
+                f"remove {_and(extra)} (not exempt by design)" if extra else "",
+                f"add {_and(absent)}" if absent else "",
+            )
+            if part
         )
-        if part
-    )
-    out.append(
-        finding(
-            psa,
-            f"{subject} exemptions.namespaces",
-            not extra and not absent,
-            (_and(have_ns) if have_ns else "none") + (f"; {change}" if change else ""),
+        out.append(
+            finding(
+                psa,
+                f"{subject} exemptions.{key}",
+                not extra and not absent,
+                (_and(have) if have else "none") + (f"; {change}" if change else ""),
+            )
         )
-    )
     return out
 
 

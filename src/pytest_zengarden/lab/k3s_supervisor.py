@@ -57,6 +57,8 @@ ARGV_IN_EFFECT = SERVER_DIR + "/.argv-in-effect.json"
 ENCRYPTION_CONFIG = SERVER_DIR + "/cred/encryption-config.json"  # where k3s keeps it with secrets-encryption
 OIDC_CLIENT_ID = "zengarden-lab"
 BLADE_MOUNTS = ("/etc/", "/var/lib/rancher/")  # blade paths that are the blade's own files in the lab
+JOURNAL_DIR = "/var/lib/rancher/.lab-journal"  # <unit>.log: what `journalctl -u UNIT` shows on a lab blade
+JOURNALCTL = "/usr/bin/journalctl"  # where the blade's SSH sessions find the lab's journalctl
 START_TIMEOUT_S = 90.0  # systemd's default TimeoutStartSec
 STOP_GRACE_S = 4.0  # below the lab's 5 s grace when it stops the supervisor itself
 SHIM_TIMEOUT_S = START_TIMEOUT_S + STOP_GRACE_S + 15
@@ -169,6 +171,101 @@ def flags_of(argv: Sequence[str]) -> dict[str, str]:
     return dict(_split(a) for a in argv[1:])
 
 
+def kubelet_argv(config: Mapping[str, Any], node: str) -> list[str]:
+    """The kubelet argv k3s starts on ``node`` from its (merged) config: k3s's defaults, then ``kubelet-arg``.
+
+    The subset of k3s's ``pkg/daemons/agent`` defaults the checks may ask about; as for the API server, a
+    ``kubelet-arg`` flag replaces the default of the same name.
+    """
+    flags: dict[str, str] = {
+        "anonymous-auth": "false",
+        "authentication-token-webhook": "true",
+        "authorization-mode": "Webhook",
+        "cgroup-driver": "systemd",
+        "cluster-domain": "cluster.local",
+        "eviction-hard": "imagefs.available<5%,nodefs.available<5%",
+        "fail-swap-on": "false",
+        "healthz-bind-address": "127.0.0.1",
+        "hostname-override": node,
+        "kubeconfig": "/var/lib/rancher/k3s/agent/kubelet.kubeconfig",
+        "read-only-port": "0",
+    }
+    if config.get("node-ip"):
+        flags["node-ip"] = str(config["node-ip"])
+    if config.get("protect-kernel-defaults") is True:
+        flags["protect-kernel-defaults"] = "true"
+    args = config.get("kubelet-arg") or []
+    for arg in args if isinstance(args, list) else [args]:
+        key, value = _split(str(arg))
+        flags.pop(key, None)
+        flags[key] = value
+    return ["kubelet", *(f"--{k}={v}" for k, v in flags.items())]
+
+
+def journal_line(when: float, host: str, unit: str, pid: int, component: str, argv: Sequence[str]) -> str:
+    """One start line as ``journalctl -o short-unix`` prints what k3s logs (logrus text format)."""
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+    msg = f"Running {component} {' '.join(argv[1:])}".replace("\\", "\\\\").replace('"', '\\"')
+    return f'{when:.6f} {host} {unit}[{pid}]: time="{iso}" level=info msg="{msg}"\n'
+
+
+def as_blade_paths(root: Path, argv: Sequence[str]) -> list[str]:
+    """``argv`` with the lab's ``STATE/hosts/<blade>`` prefix taken off values: the paths the blade sees."""
+    prefix = str(root).rstrip("/")
+    return [a.replace(f"={prefix}/", "=/") for a in argv]
+
+
+def log_start(root: Path, unit: str, host: str, pid: int, components: Sequence[tuple[str, Sequence[str]]]) -> None:
+    """Append the start lines of ``components`` (name, argv) to the blade's journal of ``unit``."""
+    path = blade_path(root, f"{JOURNAL_DIR}/{unit}.log")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    now = time.time()
+    with path.open("a", encoding="utf-8") as f:
+        for component, argv in components:
+            f.write(journal_line(now, host, unit, pid, component, as_blade_paths(root, argv)))
+
+
+def agent_started(root: Path, node: str) -> None:
+    """An agent's ``k3s-agent`` (re)started: log the kubelet it runs from the config as it is now."""
+    log_start(root, "k3s-agent", node, os.getpid(), [("kubelet", kubelet_argv(read_config(root), node))])
+
+
+_JOURNALCTL = r'''#!{python} -I
+"""journalctl on a zengarden lab blade: the k3s units' own journal, as `-o short-unix` prints it."""
+import sys
+
+DIR = {journal_dir!r}
+
+
+def main(argv):
+    units = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-u", "--unit")]
+    units += [a.split("=", 1)[1] for a in argv if a.startswith("--unit=")]
+    output = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-o", "--output")), "short-unix")
+    if not units:
+        print("journalctl (zengarden lab): only `-u UNIT` is supported on a lab blade", file=sys.stderr)
+        return 1
+    for unit in units:
+        unit = unit.removesuffix(".service")
+        try:
+            with open(f"{{DIR}}/{{unit}}.log", encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            continue  # a unit that never logged: journalctl prints nothing (with -q)
+        if output == "cat":
+            text = "".join(line.split(": ", 1)[1] + "\n" for line in text.splitlines() if ": " in line)
+        sys.stdout.write(text)
+    return 0
+
+
+sys.exit(main(sys.argv[1:]))
+'''
+
+
+def journalctl_shim(python: str = sys.executable, journal_dir: str = JOURNAL_DIR) -> str:
+    """The text of the ``journalctl`` a lab blade's SSH sessions run (stdlib only): ``-u UNIT``, the lab's journal."""
+    return _JOURNALCTL.format(python=python, journal_dir=journal_dir)
+
+
 # ------------------------------------------------------------------------------------- the shim
 _SHIM = r'''#!{python} -I
 """systemctl on a zengarden lab blade: only the k3s unit exists (the lab's supervised API server)."""
@@ -204,6 +301,10 @@ def main(argv):
     if verb in ("try-restart", "reload-or-restart"):
         verb = "restart"
     if AGENT:
+        if verb in ("restart", "start"):
+            import subprocess
+            subprocess.run([{python!r}, "-I", "-m", {module!r}, "agent-started", "--node", {node!r}],
+                           check=True, timeout=TIMEOUT)
         if verb == "status":
             print("k3s-agent.service - k3s agent, simulated by the zengarden lab\n   Active: active")
         elif verb == "is-active" and not quiet:
@@ -253,13 +354,17 @@ sys.exit(main(sys.argv[1:]))
 '''
 
 
-def systemctl_shim(python: str = sys.executable, control_socket: str = CONTROL_SOCKET, *, agent: bool = False) -> str:
+def systemctl_shim(
+    python: str = sys.executable, control_socket: str = CONTROL_SOCKET, *, agent: bool = False, node: str = ""
+) -> str:
     """The text of the ``systemctl`` a lab blade's SSH sessions run (stdlib only).
 
     A server blade has the unit ``k3s`` (its supervised API server); an ``agent`` blade has ``k3s-agent``,
     which the lab simulates: restarting it succeeds and changes nothing (no lab process reads its config).
     """
-    return _SHIM.format(python=python, socket=control_socket, timeout=SHIM_TIMEOUT_S, agent=agent)
+    return _SHIM.format(
+        python=python, socket=control_socket, timeout=SHIM_TIMEOUT_S, agent=agent, module=MODULE, node=node
+    )
 
 
 # -------------------------------------------------------------------------------- the supervisor
@@ -393,6 +498,14 @@ class Supervisor:
             self._record(None)
             return False, self.detail
         _say(f"starting kube-apiserver with {len(argv) - 1} flags (see {ARGV_IN_EFFECT})")
+        try:
+            config = read_config(self.root)
+            host = blade_path(self.root, "/etc/hostname").read_text().strip() or self.root.name
+        except (OSError, ValueError, yaml.YAMLError):
+            config, host = {}, self.root.name
+        # As k3s does, before the components start: the journal says what this start runs with.
+        components = [("kube-apiserver", argv), ("kubelet", kubelet_argv(config, host))]
+        log_start(self.root, "k3s", host, os.getpid(), components)
         self.child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, cwd="/", preexec_fn=_die_with_parent)
         self.pidfd = os.pidfd_open(self.child.pid)
         self._record(argv)
@@ -486,6 +599,14 @@ class Supervisor:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["agent-started"]:  # from an agent blade's systemctl, inside the blade's mount namespace
+        p0 = argparse.ArgumentParser(prog=f"{MODULE} agent-started")
+        p0.add_argument("--node", required=True)
+        p0.add_argument("--root", type=Path, default=Path("/"))
+        got = p0.parse_args(args[1:])
+        agent_started(got.root, got.node)
+        return 0
     p = argparse.ArgumentParser(prog=MODULE, description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--root", type=Path, required=True, help="the blade's files: STATE/hosts/<blade>")
     p.add_argument("--address", required=True, help="where the API server serves (for /readyz)")
@@ -496,7 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-oidc", action="store_true", help="leave out OIDC flags (the lab cannot reach the issuer)")
     p.add_argument("--start-timeout", type=float, default=START_TIMEOUT_S)
     p.add_argument("plumbing", nargs="+", help="-- then the lab's kube-apiserver argv")
-    a = p.parse_args(argv)
+    a = p.parse_args(args)
     sup = Supervisor(
         a.root, a.plumbing, address=a.address, port=a.port, ca=a.ca, cert=a.cert, key=a.key,
         oidc=not a.no_oidc, start_timeout=a.start_timeout,
