@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -14,6 +15,7 @@ from ..errors import CredentialError, TargetError, TargetUnavailable
 from ..facts.cluster import ClusterReader
 from ..facts.host import HostView
 from ..probes.prober import Prober, SshLogin, Vantage
+from ..safety import only_loopback, require_loopback
 from ..site.schema import Inventory, Site
 from .base import RouterHandle, Target
 
@@ -26,7 +28,8 @@ class LiveTarget(Target):
     def __init__(self, site: Site, inventory: Inventory | None = None, guard: Callable[[str], None] | None = None):
         self.site = site
         self.inventory = inventory or site.inventory
-        self._guard = guard or (lambda address: None)
+        # The plugin's own tests run live targets against loopback stand-ins only, by construction.
+        self._guard = guard or (require_loopback if only_loopback() else (lambda address: None))
         self._closers: list[Callable[[], None]] = []
 
     @property
@@ -114,13 +117,35 @@ class LiveTarget(Target):
         return RouterHandle(client.endpoint, lambda: snapshot(client), client)
 
     def cluster(self) -> ClusterReader:
+        """The cluster through its API servers in turn: the kubeconfig's, then each control-plane blade's."""
         from ..clients.cluster import KubeClusterClient
+        from ..clients.cluster_ha import HaClusterClient
 
         access = self._need("cluster")
-        self._guard(self.site.cluster.api_endpoint)
-        client = KubeClusterClient(access.kubeconfig, access.context, access.timeout_s)
+        first = KubeClusterClient(access.kubeconfig, access.context, access.timeout_s)
+        self._closers.append(first.close)
+        self._guard(urlsplit(first.server).hostname or first.server)
+        # The site's servers are the alternatives to the kubeconfig's only if that names this site's cluster
+        # (one of its servers or its API endpoint); a kubeconfig pointing elsewhere is asked alone.
+        site_servers = self.api_servers()
+        site_hosts = {urlsplit(u).hostname for u in site_servers.values()} | {self.site.cluster.api_endpoint}
+        ours = urlsplit(first.server).hostname in site_hosts
+        servers = [first.server, *(site_servers.values() if ours else ())]
+
+        def make(server: str) -> KubeClusterClient:
+            if server == first.server:
+                return first
+            self._guard(server.split("//", 1)[-1].rsplit(":", 1)[0])
+            return KubeClusterClient(access.kubeconfig, access.context, access.timeout_s, server=server)
+
+        client = HaClusterClient(servers, make)
         self._closers.append(client.close)
         return client
+
+    def api_servers(self) -> dict[str, str]:
+        """Each control-plane blade's API server URL (``https://address:api_port``), by blade."""
+        port = self.site.cluster.api_port
+        return {b: f"https://{self.site.blades[b].address}:{port}" for b in self.site.cluster.control_plane}
 
     def blade(self, name: str) -> HostView:
         from ..clients.hosts import SshBlade
