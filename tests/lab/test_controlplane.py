@@ -96,18 +96,23 @@ def test_plan_etcd_members(site: Any, tmp_path: Path) -> None:
     plan = plan_control_plane(site, BLADE_NS, tmp_path)
     assert [p.name for p in plan.etcd] == ["etcd-blade001", "etcd-blade002", "etcd-blade003"]
     assert plan.etcd_endpoints == [f"https://{a}:2379" for a in BLADES.values()]
-    f = _flags(plan.etcd[1].argv)
+    # As k3s: each member runs from the YAML config file in its data directory (etcd --config-file).
+    data = tmp_path / "hosts/blade002/var/lib/rancher/k3s/server/db/etcd"
+    assert _flags(plan.etcd[1].argv) == {"config-file": str(data / "config")}
+    f = yaml.safe_load(plan.etcd_configs[data / "config"])
     assert plan.etcd[1].ns == "zgC-blade002"
     assert f["listen-client-urls"] == "https://192.168.77.171:2379,https://127.0.0.1:2379"
     assert f["listen-peer-urls"] == "https://192.168.77.171:2380"
     assert f["listen-metrics-urls"] == "http://127.0.0.1:2381,http://192.168.77.171:2381"  # local + for scraping
     assert f["initial-cluster"] == ",".join(f"{b}=https://{a}:2380" for b, a in BLADES.items())
     assert f["initial-cluster-state"] == "new"
-    assert f["client-cert-auth"] == f["peer-client-cert-auth"] == "true"
+    client, peer = f["client-transport-security"], f["peer-transport-security"]
+    assert client["client-cert-auth"] is peer["client-cert-auth"] is True
     tls = tmp_path / "hosts/blade002/var/lib/rancher/k3s/server/tls/etcd"
-    assert f["cert-file"] == str(tls / "server-client.crt")
-    assert f["peer-trusted-ca-file"] == str(tls / "peer-ca.crt")
-    assert f["data-dir"] == str(tmp_path / "hosts/blade002/var/lib/rancher/k3s/server/db/etcd")
+    assert client["cert-file"] == str(tls / "server-client.crt")
+    assert peer["trusted-ca-file"] == str(tls / "peer-ca.crt")
+    assert f["data-dir"] == str(data)
+    assert (f["heartbeat-interval"], f["election-timeout"]) == (500, 5000)
     assert plan.env() == {
         "KUBECONFIG": str(tmp_path / "kubeconfig"),
         "ZG_ETCD_CACERT": str(plan.etcd_ca),

@@ -122,6 +122,8 @@ class ControlPlanePlan:
     etcd_key: Path
     oidc: bool = False  # whether the API servers get the site's OIDC flags
     notes: list[str] = field(default_factory=list)
+    # Each member's configuration file (``STATE/hosts/<blade>/var/lib/rancher/k3s/server/db/etcd/config``).
+    etcd_configs: dict[Path, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         """What `zengarden lab env` exports for clients of this control plane."""
@@ -186,6 +188,7 @@ def plan_control_plane(
     copies: dict[Path, Path] = {}
     files: dict[Path, str] = {}
     data_dirs: list[Path] = []
+    etcd_configs: dict[Path, str] = {}
 
     # etcd: a server certificate (also a client one: etcd's own gateway dials itself) and a peer certificate.
     peer_urls = {m: f"https://{addr(m)}:{c.etcd.peer_port}" for m in c.etcd.members}
@@ -206,30 +209,37 @@ def plan_control_plane(
         }
         data = hosts / m / K3S_SERVER / "db" / "etcd"
         data_dirs.append(data)
-        argv = [
-            str(bins / "etcd"),
-            f"--name={m}",
-            f"--data-dir={data}",
-            f"--listen-client-urls=https://{addr(m)}:{c.etcd.client_port},https://127.0.0.1:{c.etcd.client_port}",
-            f"--advertise-client-urls=https://{addr(m)}:{c.etcd.client_port}",
-            f"--listen-peer-urls={peer_urls[m]}",
-            f"--initial-advertise-peer-urls={peer_urls[m]}",
-            "--initial-cluster=" + ",".join(f"{n}={u}" for n, u in peer_urls.items()),
-            "--initial-cluster-state=new",  # ignored by etcd once the data directory holds a member
-            f"--initial-cluster-token={site.name}-lab-etcd",
+        # As k3s does: the member's settings in a YAML file in its data directory, etcd started on that file
+        # alone (so the etcd checks read what the member really runs with, over SSH, at k3s's path).
+        config = {
+            "name": m,
+            "data-dir": str(data),
+            "listen-client-urls": f"https://{addr(m)}:{c.etcd.client_port},https://127.0.0.1:{c.etcd.client_port}",
+            "advertise-client-urls": f"https://{addr(m)}:{c.etcd.client_port}",
+            "listen-peer-urls": peer_urls[m],
+            "initial-advertise-peer-urls": peer_urls[m],
+            "initial-cluster": ",".join(f"{n}={u}" for n, u in peer_urls.items()),
+            "initial-cluster-state": "new",  # ignored by etcd once the data directory holds a member
+            "initial-cluster-token": f"{site.name}-lab-etcd",
             # Also on the blade's address, so the lab's VictoriaMetrics can scrape it (k3s keeps it local).
-            f"--listen-metrics-urls={ETCD_METRICS},http://{addr(m)}:{ETCD_METRICS.rsplit(':', 1)[1]}",
-            f"--cert-file={t / 'server-client.crt'}",
-            f"--key-file={t / 'server-client.key'}",
-            f"--trusted-ca-file={t / 'server-ca.crt'}",
-            "--client-cert-auth=true",
-            f"--peer-cert-file={t / 'peer-server-client.crt'}",
-            f"--peer-key-file={t / 'peer-server-client.key'}",
-            f"--peer-trusted-ca-file={t / 'peer-ca.crt'}",
-            "--peer-client-cert-auth=true",
-            f"--heartbeat-interval={ETCD_HEARTBEAT_MS}",
-            f"--election-timeout={ETCD_ELECTION_MS}",
-        ]
+            "listen-metrics-urls": f"{ETCD_METRICS},http://{addr(m)}:{ETCD_METRICS.rsplit(':', 1)[1]}",
+            "client-transport-security": {
+                "cert-file": str(t / "server-client.crt"),
+                "key-file": str(t / "server-client.key"),
+                "trusted-ca-file": str(t / "server-ca.crt"),
+                "client-cert-auth": True,
+            },
+            "peer-transport-security": {
+                "cert-file": str(t / "peer-server-client.crt"),
+                "key-file": str(t / "peer-server-client.key"),
+                "trusted-ca-file": str(t / "peer-ca.crt"),
+                "client-cert-auth": True,
+            },
+            "heartbeat-interval": ETCD_HEARTBEAT_MS,
+            "election-timeout": ETCD_ELECTION_MS,
+        }
+        etcd_configs[data / "config"] = yaml.safe_dump(config, sort_keys=False)
+        argv = [str(bins / "etcd"), f"--config-file={data / 'config'}"]
         etcd.append(ControlPlaneProcess(f"etcd-{m}", m, blade_ns[m], addr(m), tuple(argv)))
 
     # The API servers' etcd client certificate (one for all of them, as k3s has per server).
@@ -350,6 +360,7 @@ def plan_control_plane(
         etcd_key=etcd_key,
         oidc=use_oidc,
         notes=notes,
+        etcd_configs=etcd_configs,
     )
 
 
@@ -459,11 +470,25 @@ def write_control_plane_files(plan: ControlPlanePlan, *, blade_files: bool = Tru
     for d in plan.data_dirs:
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
         d.chmod(0o700)  # etcd warns about (and newer releases refuse) wider permissions
+    for path, text in plan.etcd_configs.items():
+        _write_private(path, text)
     _write_private(plan.kubeconfig, render_kubeconfig(plan))
+    for proc in plan.apiservers:
+        _write_private(blade_kubeconfig(plan, proc.blade), render_kubeconfig(plan, _url(plan, proc.address)))
 
 
-def render_kubeconfig(plan: ControlPlanePlan) -> str:
-    """The admin kubeconfig: the first control-plane API, its CA and the admin client certificate embedded."""
+def _url(plan: ControlPlanePlan, address: str) -> str:
+    return f"https://{address}:{plan.api_server_url.rsplit(':', 1)[1]}"
+
+
+def blade_kubeconfig(plan: ControlPlanePlan, blade: str) -> Path:
+    """The kubeconfig of ``blade``'s own controllers: its own API server, as a k3s server's talk to theirs."""
+    return plan.kubeconfig.with_name(f"kubeconfig-{blade}")
+
+
+def render_kubeconfig(plan: ControlPlanePlan, server: str | None = None) -> str:
+    """The admin kubeconfig: the first control-plane API (or ``server``), its CA and the admin client
+    certificate embedded."""
 
     def b64(path: Path) -> str:
         return base64.b64encode(path.read_bytes()).decode()
@@ -474,7 +499,7 @@ def render_kubeconfig(plan: ControlPlanePlan) -> str:
         "clusters": [
             {
                 "name": "zengarden-lab",
-                "cluster": {"server": plan.api_server_url, "certificate-authority-data": b64(plan.server_ca)},
+                "cluster": {"server": server or plan.api_server_url, "certificate-authority-data": b64(plan.server_ca)},
             }
         ],
         "users": [
