@@ -269,6 +269,29 @@ def _cmd_lab_exec(args: argparse.Namespace) -> int:
     os.execvp("ip", ["ip", "netns", "exec", ns, *cmd])
 
 
+def _cmd_pss(args: argparse.Namespace) -> int:
+    from .analysis.pod_security import WORKLOAD_KINDS, MalformedObject, evaluate
+    from .offline.kube_yaml import ManifestError, read_objects
+
+    try:
+        objects = read_objects([Path(p) for p in args.paths])
+        judged = [(where, obj, evaluate(obj, args.level)) for where, obj in objects]
+    except (ManifestError, MalformedObject) as exc:
+        print(f"zengarden pss: {exc}", file=sys.stderr)
+        return 2
+    if not objects:  # nothing read is no pass
+        print(f"zengarden pss: no Kubernetes object in {' '.join(args.paths)}", file=sys.stderr)
+        return 2
+    pods = bad = 0
+    for where, obj, violations in judged:
+        pods += obj.get("kind") in WORKLOAD_KINDS
+        bad += bool(violations)
+        for v in violations:
+            print(f"{where}: {v}")
+    print(f"{pods} pod(s) and pod template(s) judged at {args.level}: {bad} violate", file=sys.stderr)
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zengarden", description="Verify a homelab against its design.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -298,6 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
     fexplain.add_argument("--from", dest="src", help="only flows from this segment")
     fexplain.add_argument("--to", dest="dst", help="only flows to this segment")
     fexplain.set_defaults(func=_cmd_firewall_explain)
+
+    pss = sub.add_parser(
+        "pss", help="judge Pods and pod templates in YAML files against a Pod Security Standard (Kubernetes v1.32)"
+    )
+    pss.add_argument("paths", nargs="+", metavar="PATH", help="YAML files or directories (multi-document)")
+    pss.add_argument("--level", choices=("restricted", "baseline"), default="restricted")
+    pss.set_defaults(func=_cmd_pss)
 
     lab = sub.add_parser("lab", help="the embedded lab (a digital twin of the site in network namespaces)")
     lab.add_argument("--site", help="site file (default: $ZG_SITE or fixtures/sites/zengarden.yaml)")
