@@ -5,8 +5,13 @@ pytest-facing, but no wiring: the plugin registers :class:`JudgedTally` and rais
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import pytest
 from _pytest.outcomes import Failed
+
+T = TypeVar("T")
 
 
 class CannotJudge(Failed):
@@ -16,6 +21,15 @@ class CannotJudge(Failed):
 
     def __init__(self, msg: str) -> None:
         super().__init__(msg, pytrace=False)
+
+
+def judged(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``; a ``ValueError`` (what was read cannot be judged, and why) errors the check instead."""
+    try:
+        return fn(*args)
+    except ValueError as exc:
+        problem = str(exc)
+    raise CannotJudge(problem)  # outside the except: no chained traceback
 
 
 class JudgedTally:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,10 @@ class KubeClusterClient:
     never a copy on disk as the kubernetes loader would write, and the kubeconfig is never written back.
     """
 
-    def __init__(self, kubeconfig: Path, context: str | None = None, timeout: float = 10.0):
+    def __init__(
+        self, kubeconfig: Path, context: str | None = None, timeout: float = 10.0, *, server: str | None = None
+    ):
+        """``server``: ask this API server (``https://host:port``) instead of the kubeconfig's, same credentials."""
         from kubernetes import client, config
         from kubernetes.dynamic import DynamicClient
 
@@ -55,6 +59,8 @@ class KubeClusterClient:
             if value:
                 remember(str(value).removeprefix("Bearer ").removeprefix("Basic "))
         cfg.retries = 0
+        if server:
+            cfg.host = server
         self.endpoint = f"cluster {cfg.host}"
         self.api_client = client.ApiClient(cfg)
         _bound_every_request(self.api_client, timeout)
@@ -92,6 +98,108 @@ class KubeClusterClient:
             raise TargetError(self.endpoint, f"list {kind}: {cause}") from None
         items: list[KubeObject] = result.to_dict().get("items", [])
         return items
+
+    def dry_run_create(self, obj: dict[str, Any]) -> tuple[bool, str]:
+        """Server-side dry-run create of ``obj`` (``dryRun=All``: admission runs, nothing is persisted).
+
+        Admitted: ``(True, "")``.  Refused by the API (403 Forbidden, 422 Invalid: admission or
+        validation): ``(False, the server's message)``.  Anything else (transport, timeout, 5xx) raises
+        :class:`TargetError`.
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        kind, meta = str(obj.get("kind")), obj.get("metadata") or {}
+        what = f"dry-run create {kind} {meta.get('namespace') or ''}/{meta.get('name')}".replace(" /", " ")
+        admitted = False
+        refused: str | None = None
+        cause = ""
+        try:
+            resource = self._dynamic().resources.get(api_version=obj.get("apiVersion"), kind=kind)
+            resource.create(body=obj, namespace=meta.get("namespace"), dry_run="All", _request_timeout=self.timeout)
+            admitted = True
+        except Exception as exc:
+            if isinstance(exc, ApiException) and exc.status in (403, 422):
+                refused = _api_message(exc)
+            else:
+                cause = _cause(exc)
+        if admitted:
+            return True, ""
+        if refused is not None:
+            return False, refused
+        # Raised outside the except block: no chained urllib3/kubernetes frames in the report.
+        raise TargetError(self.endpoint, f"{what}: {cause}") from None
+
+    def unauthenticated_get(self, address: str, port: int, path: str = "/api") -> tuple[int, str]:
+        """GET ``https://address:port/path`` with no credentials at all, trusting only the kubeconfig's CA.
+
+        What an anonymous client sees of that API server: ``(status, message)``.  See
+        :func:`unauthenticated_get`.
+        """
+        ca = self.api_client.configuration.ssl_ca_cert
+        if not ca:
+            raise TargetError(self.endpoint, "the kubeconfig names no certificate authority to verify the server")
+        return unauthenticated_get(address, port, path, str(ca), self.timeout)
+
+    @property
+    def server(self) -> str:
+        """The API server this client asks (``https://host:port``)."""
+        return str(self.api_client.configuration.host)
+
+    def get_raw(self, path: str, query: tuple[tuple[str, str], ...] = ()) -> tuple[int, str]:
+        """GET ``path`` (e.g. ``/readyz`` with ``(("verbose", ""),)``) on this client's server: status, body.
+
+        Any HTTP status is an answer; a server that does not answer raises :class:`TargetError`.
+        """
+        answer: tuple[int, str] | None = None
+        cause = ""
+        try:
+            method, url, headers, _, _ = self.api_client.param_serialize(
+                method="GET", resource_path=path, query_params=list(query), auth_settings=["BearerToken"]
+            )
+            resp = self.api_client.call_api(method, url, header_params=headers, _request_timeout=self.timeout)
+            body = resp.read() or b""  # type: ignore[no-untyped-call]
+            answer = (int(resp.status), redact(body.decode("utf-8", errors="replace")[:20000]))
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            if isinstance(status, int) and status:
+                answer = (status, redact(str(getattr(exc, "body", "") or "")[:20000]))
+            else:
+                cause = _cause(exc)
+        if answer is None:
+            raise TargetError(self.endpoint, f"GET {path}: {cause}") from None
+        return answer
+
+    def serving_sans(self) -> Sequence[tuple[str, str]]:
+        """The subjectAltName entries of this server's certificate, verified against the kubeconfig's CA."""
+        import socket
+        import ssl
+        from urllib.parse import urlsplit
+
+        ca = self.api_client.configuration.ssl_ca_cert
+        if not ca:
+            raise TargetError(self.endpoint, "the kubeconfig names no certificate authority to verify the server")
+        where = urlsplit(self.server)
+        host, port = where.hostname or "", where.port or 443
+        sans: Sequence[tuple[str, str]] | None = None
+        cause = ""
+        try:
+            ctx = ssl.create_default_context(cafile=str(ca))
+            ctx.check_hostname = False  # the SANs are what is judged; the chain is still verified
+            with (
+                socket.create_connection((host, port), timeout=self.timeout) as raw,
+                ctx.wrap_socket(raw, server_hostname=host) as tls,
+            ):
+                cert: dict[str, Any] = dict(tls.getpeercert() or {})
+                sans = [(str(entry[0]), str(entry[1])) for entry in cert.get("subjectAltName", ())]
+        except ssl.SSLCertVerificationError as exc:
+            cause = f"certificate verify failed ({exc.verify_message})"
+        except TimeoutError:
+            cause = "timed out"
+        except OSError as exc:
+            cause = (exc.strerror or type(exc).__name__).lower()
+        if sans is None:
+            raise TargetError(self.endpoint, f"TLS handshake: {cause}") from None
+        return sans
 
     def _release(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
@@ -162,7 +270,56 @@ def _cause(exc: BaseException) -> str:
         "timed out",
         "Name or service not known",
         "certificate verify failed",
+        "No route to host",
+        "Network is unreachable",
+        "Connection reset by peer",
     ):
         if marker in text:
             return marker.lower()
     return redact(text.splitlines()[0][:200]) if text else type(exc).__name__
+
+
+def _api_message(exc: Any) -> str:
+    """The message of a refused request (the Status body's ``message``), redacted and bounded."""
+    import json
+
+    message = ""
+    try:
+        message = str(json.loads(exc.body or "{}").get("message") or "")
+    except (ValueError, AttributeError, TypeError):
+        message = ""
+    return redact((message or f"HTTP {exc.status} {exc.reason}")[:2000])
+
+
+def unauthenticated_get(address: str, port: int, path: str, ca_file: str, timeout: float) -> tuple[int, str]:
+    """One HTTPS GET with no client certificate and no token, the server verified against ``ca_file``.
+
+    Returns the status and the Status body's ``message`` (bounded, redacted).  A server that cannot be
+    reached or verified raises :class:`TargetError` naming it; ``timeout`` bounds connect and read.
+    """
+    import http.client
+    import json
+    import ssl
+
+    endpoint = f"https://{address}:{port}{path}"
+    status, body, cause = 0, b"", ""
+    try:
+        ctx = ssl.create_default_context(cafile=ca_file)
+        conn = http.client.HTTPSConnection(address, port, context=ctx, timeout=timeout)
+        try:
+            conn.request("GET", path, headers={"Accept": "application/json"})
+            resp = conn.getresponse()
+            status, body = resp.status, resp.read(4096)
+        finally:
+            conn.close()
+    except ssl.SSLCertVerificationError as exc:
+        cause = f"certificate verify failed: {exc.verify_message}"
+    except (OSError, http.client.HTTPException) as exc:
+        cause = redact(str(exc).splitlines()[0][:200]) if str(exc) else type(exc).__name__
+    if cause:
+        raise TargetError(endpoint, cause) from None
+    try:
+        message = str(json.loads(body or b"{}").get("message") or "")
+    except (ValueError, AttributeError):
+        message = body.decode("utf-8", "replace")[:200]
+    return status, redact(message[:300])

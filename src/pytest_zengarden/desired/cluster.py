@@ -109,6 +109,66 @@ def objects(site: Site) -> list[Obj]:
     return out
 
 
+NETPOL_API = "networking.k8s.io/v1"
+DEFAULT_DENY = "default-deny"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
+
+
+def default_deny(site: Site, namespace: str) -> Obj | None:
+    """The NetworkPolicy denying what the site denies by default in ``namespace`` (every pod, no rules)."""
+    deny = site.cluster.network_policies.default_deny
+    types = [t for t, on in (("Ingress", deny.ingress), ("Egress", deny.egress)) if on]
+    if not types:
+        return None
+    return {
+        "apiVersion": NETPOL_API, "kind": "NetworkPolicy",
+        "metadata": {"name": DEFAULT_DENY, "namespace": namespace,
+                     "annotations": {CONTROL_ANNOTATION: site.cluster.network_policies.control}},
+        "spec": {"podSelector": {}, "policyTypes": types},
+    }  # fmt: skip
+
+
+def netpol_allowances(site: Site, namespace: str) -> list[Obj]:
+    """The NetworkPolicies the site lists for ``namespace`` besides its default-deny."""
+    np = site.cluster.network_policies
+    out: list[Obj] = []
+    for allow in np.allow.get(namespace, []):
+        peers: list[Obj] = []
+        for ns in allow.namespaces:
+            selector: Obj = {} if ns == "*" else {"matchLabels": {NAMESPACE_NAME_LABEL: ns}}
+            peers.append({"namespaceSelector": selector})
+        peers += [{"ipBlock": {"cidr": str(c)}} for c in allow.cidrs]
+        rule: Obj = {}
+        if peers:
+            rule["from" if allow.direction == "ingress" else "to"] = peers
+        if allow.ports:
+            rule["ports"] = [{"protocol": allow.protocol, "port": p} for p in allow.ports]
+        selector = {"matchLabels": dict(allow.pod_selector)} if allow.pod_selector else {}
+        annotations = {CONTROL_ANNOTATION: np.control}
+        if allow.description:
+            annotations["zengarden.dev/description"] = allow.description
+        out.append({
+            "apiVersion": NETPOL_API, "kind": "NetworkPolicy",
+            "metadata": {"name": allow.name, "namespace": namespace, "annotations": annotations},
+            "spec": {"podSelector": selector, "policyTypes": [allow.direction.capitalize()],
+                     allow.direction: [rule]},
+        })  # fmt: skip
+    return out
+
+
+def network_policies(site: Site, namespaces: list[str]) -> list[Obj]:
+    """Default-deny and the listed allowances for every one of ``namespaces`` the site does not exempt."""
+    exempt = set(site.cluster.netpol_exempt)
+    out: list[Obj] = []
+    for ns in dict.fromkeys(namespaces):
+        if ns in exempt:
+            continue
+        deny = default_deny(site, ns)
+        out += [deny] if deny is not None else []
+        out += netpol_allowances(site, ns)
+    return out
+
+
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 
 

@@ -4,7 +4,9 @@ Desired objects come from :mod:`pytest_zengarden.desired.cluster`.  Every object
 carries the inventory label :data:`INVENTORY_LABEL` (kubectl ApplySet style); pruning deletes only
 objects that carry it and the site no longer implies.  Namespaces the plugin did not create are never
 created, labelled into the inventory or deleted: only their Pod Security labels are applied, with field
-manager ``zengarden``, and the site's exempt namespaces are left untouched.
+manager ``zengarden``, and the site's exempt namespaces are left untouched.  Every namespace outside the
+network-policy exemptions, the plugin's or not, gets its default-deny NetworkPolicy (and the site's
+allowances), in the inventory.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..desired.cluster import CONTROL_ANNOTATION, crds, objects, psa_labels, secrets_objects
+from ..desired.cluster import CONTROL_ANNOTATION, crds, network_policies, objects, psa_labels, secrets_objects
 from ..errors import TargetError
 from ..site.schema import Site
 from .journal import Journal
@@ -80,6 +82,8 @@ def desired_objects(site: Site) -> list[Obj]:
         if ns and ns not in have_ns
     ]
     wanted = [*wanted[: len(crds(site))], *extra_ns, *wanted[len(crds(site)) :]]
+    # Trust Boundary 3: each namespace the site implies gets its default-deny (and listed allowances).
+    wanted += network_policies(site, [o["metadata"]["name"] for o in wanted if o["kind"] == "Namespace"])
     exempt = set(site.cluster.pod_security.exemptions.namespaces)
     inventory = applyset_id(site)
     out = []
@@ -153,6 +157,21 @@ def plan_cluster(site: Site, current: Mapping[tuple[str, str], list[Obj] | None]
             plan.changes.append(
                 Change("cluster", "~", f"namespace {name}", site.cluster.pod_security.control, detail, ("apply", patch))
             )
+    # ... and their default-deny NetworkPolicies (with the site's allowances), as for the site's own namespaces.
+    others = [
+        ns["metadata"]["name"]
+        for ns in current.get(("v1", "Namespace")) or []
+        if ("v1", "Namespace", "", ns["metadata"]["name"]) not in wanted_keys
+        and not ns["metadata"].get("deletionTimestamp")
+    ]
+    for obj in network_policies(site, others):
+        obj = {**obj, "metadata": {**obj["metadata"], "labels": {INVENTORY_LABEL: inventory}}}
+        key = _key(obj)
+        wanted_keys.add(key)
+        have = by_key.get(key)
+        if have is None or _differing(have, obj):
+            op, detail = ("+", "") if have is None else ("~", ", ".join(_differing(have, obj)))
+            plan.changes.append(Change("cluster", op, _subject(obj), _control(site, obj), detail, ("apply", obj)))
     # Prune: only what carries this inventory's label and the site no longer implies.
     for key, item in by_key.items():
         labels = (item.get("metadata") or {}).get("labels") or {}
