@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_zengarden.lab.blades import site_files
+from pytest_zengarden.lab.blades import BLADE_USER, site_files
 from pytest_zengarden.lab.controlplane import ControlPlanePlan, apiserver_request, plan_control_plane
 from pytest_zengarden.lab.k3s_supervisor import argv_in_effect, flags_of
 from pytest_zengarden.lab.lifecycle import Lab
@@ -54,11 +55,13 @@ def plan(lab: Lab) -> ControlPlanePlan:
 
 
 def ssh(lab: Lab, blade: str, command: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """``command`` on ``blade`` over SSH as root with the lab's key, from inside the blade's namespace."""
+    """``command`` on ``blade`` over SSH (the lab's user, as root through sudo: root login is off) with the lab's
+    key, from inside the blade's namespace."""
     address = str(lab.site.blades[blade].address)
     argv = ["ip", "netns", "exec", lab.plan.ns(blade), "ssh", "-i", str(lab.dir / "secrets" / "ssh_key"),
             "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={lab.dir / 'known_hosts'}",
-            "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=5", f"root@{address}", command]  # fmt: skip
+            "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=5", f"{BLADE_USER}@{address}",
+            f"sudo -n sh -c {shlex.quote(command)}"]  # fmt: skip
     return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=150)
 
 

@@ -358,7 +358,7 @@ import json, testinfra
 seen = {{}}
 for name, ip in (("blade001", "192.168.77.170"), ("blade004", "192.168.77.173")):
     host = testinfra.get_host(
-        f"ssh://root@{{ip}}", ssh_identity_file={str(state_dir / "secrets" / "ssh_key")!r},
+        f"ssh://zengarden@{{ip}}", ssh_identity_file={str(state_dir / "secrets" / "ssh_key")!r}, sudo=True,
         ssh_extra_args="-o BatchMode=yes -o UserKnownHostsFile={state_dir / "known_hosts"} "
                        "-o StrictHostKeyChecking=yes")
     seen[name] = {{

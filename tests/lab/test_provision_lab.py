@@ -11,17 +11,20 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_zengarden.facts.in_effect import parse_running
 from pytest_zengarden.lab.lifecycle import Lab
 from pytest_zengarden.site.loader import load_site
 
@@ -106,9 +109,14 @@ def test_a_second_plan_lists_nothing_and_a_second_run_writes_nothing(lab: Lab, t
 
 
 def on_blade(lab: Lab, blade: str, command: str) -> str:
-    """Run ``command`` on a blade over SSH (its /etc is an overlay: the lab's copy must not be touched)."""
+    """Run ``command`` as root on a blade over SSH (its /etc is an overlay: the lab's copy must not be touched).
+
+    The lab logs in as its inventory's user (root login is off on the blades) and becomes root with sudo.
+    """
+    user = json.loads((lab.dir / "lab.json").read_text())["inventory"]["blades"]["user"]
+    as_root = command if user == "root" else f"sudo -n sh -c {shlex.quote(command)}"
     ssh = ["ssh", "-i", str(lab.dir / "secrets" / "ssh_key"), "-o", f"UserKnownHostsFile={lab.dir / 'known_hosts'}",
-           "-o", "BatchMode=yes", f"root@{lab.site.blades[blade].address}", command]  # fmt: skip
+           "-o", "BatchMode=yes", f"{user}@{lab.site.blades[blade].address}", as_root]  # fmt: skip
     proc = in_mgmt(lab, *ssh, timeout=30)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
@@ -124,12 +132,54 @@ def test_a_changed_blade_file_is_rewritten_and_only_its_server_restarted(lab: La
     assert done.returncode == 0, done.stderr[-3000:]
     assert "blade002 ~ /etc/rancher/k3s/config.yaml (1 keys)   [K8S-APISERVER-HARDENING]  (applied)" in done.stderr
     assert "blade002 ~ service k3s restart (its configuration changed)" in done.stderr
-    assert "blade005 + /etc/sysctl.d/90-kubelet.conf   [HOST-BLADE005]  (applied)" in done.stderr
+    assert "blade005 + /etc/sysctl.d/90-kubelet.conf   [HOST-KERNEL]  (applied)" in done.stderr
     after = {b: json.loads(on_blade(lab, b, f"cat {argv_file}")) for b in ("blade001", "blade002")}
     assert after["blade001"]["pid"] == pids["blade001"]  # untouched blade: not restarted
     assert after["blade002"]["pid"] != pids["blade002"]
     assert "--audit-log-maxage=30" in after["blade002"]["argv"]  # the flag in effect is the site's again
     assert on_blade(lab, "blade002", "stat -c %a /etc/rancher/k3s/config.yaml").strip() == "600"
+
+
+def test_what_runs_is_read_from_the_journal_not_from_files_on_disk(lab: Lab, tmp_path: Path) -> None:
+    """An admission file changed without a restart is not in effect: the check errors and says to restart;
+    after `systemctl restart k3s` it judges what the server now runs with.  Agents log their kubelet too."""
+    psa = "/var/lib/rancher/k3s/server/psa.yaml"
+    check = "test_psa_admission_config[blade003]"
+
+    def judged(xml: str) -> dict[str, Any]:
+        """Outcome and the JUnit failure/error text of each case (the terminal's summary line is truncated)."""
+        cases = run_pytest(lab, tmp_path / xml, "-k", "psa_admission_config", suites=("suites/test_hosts.py",))
+        texts = {
+            case.get("name"): " ".join((el.get("message") or "") + (el.text or "") for el in case)
+            for case in ET.parse(tmp_path / xml).getroot().iter("testcase")
+        }
+        return {k.split("::")[-1]: v | {"stdout": texts[k.split("::")[-1]]} for k, v in cases.items()}
+
+    kubelet = parse_running(
+        on_blade(lab, "blade004", "journalctl -u k3s-agent -b -o short-unix --no-pager"), "kubelet", "blade004"
+    )
+    assert kubelet is not None  # the agent's restart by the provisioner logged the kubelet it runs
+    assert kubelet.flag("protect-kernel-defaults") == "true" and kubelet.flag("node-ip") == "192.168.77.173"
+    original = on_blade(lab, "blade003", f"cat {psa}")
+    assert re.search(r'enforce: "?restricted', original), original
+    try:
+        on_blade(lab, "blade003", f"sed -i -E 's/enforce: \"?restricted\"?/enforce: baseline/' {psa}")
+        before = judged("before.xml")
+        assert before[check]["outcome"] == "error"
+        assert (
+            "changed at" in before[check]["stdout"] and "restart k3s for it to take effect" in before[check]["stdout"]
+        )
+        assert {k: v["outcome"] for k, v in before.items() if k != check} == {
+            "test_psa_admission_config[blade001]": "passed",
+            "test_psa_admission_config[blade002]": "passed",
+        }
+        on_blade(lab, "blade003", "systemctl restart k3s")
+        after = judged("after.xml")
+        assert after[check]["outcome"] == "failed"
+        assert "set defaults.enforce: restricted" in after[check]["stdout"]
+    finally:
+        on_blade(lab, "blade003", f"printf %s {shlex.quote(original)} > {psa} && systemctl restart k3s")
+    assert judged("restored.xml")[check]["outcome"] == "passed"
 
 
 POLLER = r"""

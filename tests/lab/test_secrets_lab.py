@@ -129,8 +129,8 @@ def test_provisioning_at_maximum_verbosity_prints_no_credential(lab: Lab, tmp_pa
         f"UserKnownHostsFile={lab.dir / 'known_hosts'}",
         "-o",
         "BatchMode=yes",
-        f"root@{lab.site.blades['blade001'].address}",
-        "rm /etc/sysctl.d/90-kubelet.conf",
+        f"zengarden@{lab.site.blades['blade001'].address}",
+        "sudo -n rm /etc/sysctl.d/90-kubelet.conf",
     ]
     subprocess.run(["ip", "netns", "exec", state["management_netns"], *ssh], check=True, timeout=30)
     out, err, junit = run_in_lab(lab, tmp_path, "suites/test_router.py", "--provision")

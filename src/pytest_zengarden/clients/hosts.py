@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TargetError
+from ..facts.blade_state import CommandOutput
+from ..facts.etcd import SnapshotDigest, SnapshotDir, SnapshotFile
 
 
 class SshStalled(TargetError):
@@ -90,10 +92,19 @@ class SshBlade:
         )
         # Connecting (ConnectTimeout) plus running the command (the same again).
         _bounded_run_local(self.host.backend, 2.0 * seconds, self.endpoint)
-        probe = self._run("true", "connect")
+        # One round trip: connect, and learn whether this is root or a user with passwordless sudo.
+        probe = self._run("id -u; sudo -n true 2>/dev/null && echo sudo || true", "connect")
         if probe.rc != 0:
             cause = (probe.stderr or "").strip().splitlines()
             raise TargetError(self.endpoint, f"ssh failed: {cause[-1] if cause else f'exit {probe.rc}'}")
+        said = str(probe.stdout).split()
+        # A non-root user (root login off, as the hardening wants) reads and writes root's files through
+        # `sudo -n` (never a password prompt); without passwordless sudo commands run as that user.
+        self.sudo = bool(said) and said[0] != "0" and "sudo" in said[1:]
+        if self.sudo:
+            backend = self.host.backend
+            backend.sudo = True
+            backend.get_sudo_command = lambda command, sudo_user: backend.quote("sudo -n /bin/sh -c %s", command)
 
     def _run(self, command: str, doing: str) -> Any:
         """``host.run`` with every failure a :class:`TargetError` (testinfra raises on ssh's exit 255)."""
@@ -176,6 +187,99 @@ class SshBlade:
             lines = ((res.stderr or "") + (res.stdout or "")).strip().splitlines()
             raise TargetError(self.endpoint, f"{doing}: {lines[-1] if lines else f'exit {res.rc}'}")
         return str(res.stdout)
+
+    def journal(self, unit: str) -> str:
+        """``journalctl -u UNIT -b -o short-unix`` on the blade (what its units logged since boot)."""
+        cmd = f"journalctl -u {shlex.quote(unit)} -b -o short-unix --no-pager -q"
+        return self.run_checked(cmd, f"reading the journal of {unit}", limit=30.0)
+
+    def mtime(self, path: str) -> float | None:
+        """``path``'s modification time (unix, ns precision), ``None`` if it does not exist."""
+        quoted = shlex.quote(path)
+        res = self._run(f"test -e {quoted} || exit 3; stat -c %.9Y -- {quoted}", f"stat {path}")
+        if res.rc == 3:
+            return None
+        if res.rc == 0:
+            try:
+                return float(str(res.stdout).strip())
+            except ValueError:
+                pass
+        lines = (res.stderr or "").strip().splitlines()
+        raise TargetError(self.endpoint, f"cannot stat {path}: {lines[-1] if lines else f'exit {res.rc}'}")
+
+    def list_dir(self, path: str) -> SnapshotDir | None:
+        """The regular files directly in ``path`` (name, size, mtime) with the blade's clock; ``None`` if absent."""
+        quoted = shlex.quote(path)
+        res = self._run(
+            f"test -d {quoted} || exit 3; date +%s.%N; find {quoted} -mindepth 1 -maxdepth 1 -type f "
+            "-printf '%s\\t%T@\\t%f\\n'",
+            f"listing {path}",
+        )
+        if res.rc == 3:
+            return None
+        if res.rc != 0:
+            lines = (res.stderr or "").strip().splitlines()
+            raise TargetError(self.endpoint, f"cannot list {path}: {lines[-1] if lines else f'exit {res.rc}'}")
+        first, *rest = str(res.stdout).splitlines() or ["0"]
+        files = []
+        for line in rest:
+            size, mtime, name = line.split("\t", 2)
+            files.append(SnapshotFile(name, int(size), float(mtime)))
+        return SnapshotDir(path, float(first), files)
+
+    def file_digest(self, path: str, head: int = 8192, trailer: int = 32, limit: float = 120.0) -> SnapshotDigest:
+        """Of ``path``: size, its first ``head`` bytes, the sha256 of all but its last ``trailer`` bytes and those
+        bytes, computed on the blade (bounded by ``limit`` seconds: a large database takes a while to hash)."""
+        q = shlex.quote(path)
+        script = (
+            f"test -f {q} || exit 3; n=$(stat -c %s {q}); echo $n; head -c {head} {q} | base64 -w0; echo; "
+            f"if [ $n -ge {trailer} ]; then head -c $((n - {trailer})) {q} | sha256sum | cut -d' ' -f1; "
+            f"tail -c {trailer} {q} | base64 -w0; else echo; fi; echo"
+        )
+        self.host.backend.zg_limit = limit
+        try:
+            res = self._run(script, f"hashing {path}")
+        finally:
+            self.host.backend.zg_limit = None
+        if res.rc != 0:
+            lines = (res.stderr or "").strip().splitlines()
+            why = "no such file" if res.rc == 3 else (lines[-1] if lines else f"exit {res.rc}")
+            raise TargetError(self.endpoint, f"cannot read {path}: {why}")
+        out = str(res.stdout).split("\n")
+        size, head_b64, digest, tail_b64 = [*out, "", "", "", ""][:4]
+        return SnapshotDigest(
+            path, int(size), base64.b64decode(head_b64), digest.strip(), base64.b64decode(tail_b64.strip())
+        )
+
+    def commands(self, commands: dict[str, str]) -> dict[str, CommandOutput]:
+        """Run each command (as root where the user has sudo) in one SSH session: name -> exit status and output.
+
+        Each runs in its own subshell, stdin from /dev/null; a failing one does not stop the others.
+        """
+        parts = ["d=$(mktemp -d) || exit 90; trap 'rm -rf \"$d\"' EXIT"]
+        for name, command in commands.items():
+            parts.append(
+                f'( {command}\n) </dev/null >"$d/o" 2>"$d/e"; printf \'%s %s \' {shlex.quote(name)} "$?"; '
+                'base64 -w0 "$d/o"; printf \' \'; base64 -w0 "$d/e"; echo'
+            )
+        res = self._run("\n".join(parts), f"running {', '.join(commands)}")
+        if res.rc != 0:
+            lines = (res.stderr or "").strip().splitlines()
+            why = lines[-1] if lines else f"exit {res.rc}"
+            raise TargetError(self.endpoint, f"running {', '.join(commands)}: {why}")
+        out: dict[str, CommandOutput] = {}
+        for line in str(res.stdout).splitlines():
+            fields = line.split(" ")
+            if len(fields) != 4 or fields[0] not in commands:
+                continue
+            name, rc, o, e = fields
+            out[name] = CommandOutput(
+                int(rc), base64.b64decode(o).decode("utf-8", "replace"), base64.b64decode(e).decode("utf-8", "replace")
+            )
+        missing = [n for n in commands if n not in out]
+        if missing:
+            raise TargetError(self.endpoint, f"no answer for {', '.join(missing)}")
+        return out
 
     def hostname(self) -> str:
         """The blade's own host name."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from ..facts.etcd import SNAPSHOT_DIR
 from ..facts.host import AUDIT_POLICY, PSA_CONFIG
 from ..site.schema import Role, Site
 
@@ -33,7 +34,7 @@ def k3s_config(site: Site, blade: str) -> dict[str, Any]:
             "server": f"https://{first}:{c.api_port}",
             "node-external-ip": address,
             "protect-kernel-defaults": True,
-            "kubelet-arg": ["pod-max-pids=1000", f"node-ip={address}"],
+            "kubelet-arg": ["pod-max-pids=1000", f"node-ip={address}", *kubelet_reserved_args(site)],
         }
     hard = c.apiserver
     pods = site.segments[c.pod_network].cidr
@@ -70,10 +71,18 @@ def k3s_config(site: Site, blade: str) -> dict[str, Any]:
         "protect-kernel-defaults": True,
         "secrets-encryption": hard.secrets_encryption,
         "kube-apiserver-arg": apiserver_args,
-        "kubelet-arg": ["streaming-connection-idle-timeout=5m", "pod-max-pids=1000", f"node-ip={address}"],
+        "kubelet-arg": ["streaming-connection-idle-timeout=5m", "pod-max-pids=1000", f"node-ip={address}",
+                        *kubelet_reserved_args(site)],
     }  # fmt: skip
     if b.bootstrap:
         cfg["cluster-init"] = True
+    snaps = c.etcd.snapshots
+    if snaps is not None and blade in c.etcd.members:
+        # The site's snapshot schedule (k3s's own defaults otherwise: every 12 h, 5 kept).
+        cfg["etcd-snapshot-schedule-cron"] = snaps.schedule
+        cfg["etcd-snapshot-retention"] = snaps.retention
+        if snaps.dir != SNAPSHOT_DIR:
+            cfg["etcd-snapshot-dir"] = snaps.dir
     return cfg
 
 
@@ -82,9 +91,37 @@ def k3s_config_text(site: Site, blade: str) -> str:
     return yaml.safe_dump(k3s_config(site, blade), sort_keys=False)
 
 
-def sysctl_text() -> str:
-    """``/etc/sysctl.d/90-kubelet.conf`` as the homelab's playbook writes it."""
-    return "".join(f"{k}={v}\n" for k, v in K3S_SYSCTLS.items())
+def sysctl_text(site: Site | None = None) -> str:
+    """``/etc/sysctl.d/90-kubelet.conf`` as the homelab's playbook writes it (the site's values, if given)."""
+    values = site.cluster.node_hardening.kernel.sysctls if site is not None else K3S_SYSCTLS
+    return "".join(f"{k}={v}\n" for k, v in values.items())
+
+
+def kubelet_reserved_args(site: Site) -> list[str]:
+    """``kubelet-arg`` entries for the site's reserved resources and hard eviction thresholds."""
+    r = site.cluster.node_hardening.reserved
+    out = []
+    for flag, values, sep in (
+        ("system-reserved", r.system_reserved, "="),
+        ("kube-reserved", r.kube_reserved, "="),
+        ("eviction-hard", r.eviction_hard, "<"),
+    ):
+        if values:
+            out.append(f"{flag}={','.join(f'{k}{sep}{v}' for k, v in values.items())}")
+    return out
+
+
+def sshd_dropin_text(site: Site) -> str:
+    """The sshd drop-in with the site's settings (sshd keeps the first value it reads: include it first)."""
+    s = site.cluster.node_hardening.sshd
+    yes_no = {True: "yes", False: "no"}
+    return (
+        f"# zengarden: {s.control} ({s.section})\n"
+        f"PasswordAuthentication {yes_no[s.password_authentication]}\n"
+        f"KbdInteractiveAuthentication {yes_no[s.kbd_interactive_authentication]}\n"
+        f"PermitRootLogin {s.permit_root_login}\n"
+        f"PubkeyAuthentication {yes_no[s.pubkey_authentication]}\n"
+    )
 
 
 def psa_admission(site: Site) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 from ..desired.router import Records, desired_router, menu_controls
 from ..errors import ReadOnlyTarget, ZengardenError
 from ..site.schema import Site
-from .blades import apply_blade, plan_blade, read_blade
+from .blades import apply_blade, plan_blade, read_blade, read_snapshots
 from .cluster import ClusterWriter, api_cause, apply_cluster, plan_cluster, read_cluster
 from .journal import Journal
 from .ownership import Ownership
@@ -102,8 +102,9 @@ def provision_blades(
         start = time.monotonic()
         host = target.blade(name)
         current = read_blade(host, site, name)
-        plan = plan_blade(site, name, current)
-        plan.reads = 1
+        snapshots = read_snapshots(host, site, name)
+        plan = plan_blade(site, name, current, snapshots)
+        plan.reads = 1 if snapshots is False else 2
         return host, plan, time.monotonic() - start
 
     with ThreadPoolExecutor(max_workers=len(names) or 1) as pool:
