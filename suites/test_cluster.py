@@ -12,24 +12,13 @@ pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture(scope="module")
-def psa_defaults(site, zg_target, blades):
+def psa_defaults(site, blade_by_name):
     """The Pod Security defaults every server's API server applies, read from the blades.
 
     An unreadable blade or file is an error of the check (never a pass on an assumed default).
     """
-
-    def host(name):
-        if name not in blades:  # shared with the blade fixture: one connection (or failure) per blade
-            try:
-                blades[name] = zg_target.blade(name)
-            except ZengardenError as exc:
-                blades[name] = exc
-        if isinstance(blades[name], Exception):
-            raise blades[name]
-        return blades[name]
-
     try:
-        return checks.server_psa_defaults(site, host)
+        return checks.server_psa_defaults(site, blade_by_name)
     except (ZengardenError, ValueError) as exc:
         problem = str(exc)
     # Failing in a fixture makes the check error (not fail); outside the except, so no chained traceback.

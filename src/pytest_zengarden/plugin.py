@@ -39,11 +39,13 @@ LAYER_MARKERS = {
     "router": "router configuration and hardening checks",
     "hosts": "blade host checks (files, services, sysctls)",
     "cluster": "Kubernetes cluster checks",
+    "etcd": "etcd checks: membership, health, quorum, alarms, size, timings, snapshots",
     "ingress": "ingress, TLS and WAF checks",
     "dns": "DNS zone and record checks",
     "secrets": "derived-secret checks",
     "drill": "failover drills (disruptive; run with -m drill or --drill NAME)",
     "probe": "active checks that send real connections between segments (lab namespaces or live vantage hosts)",
+    "running": "checks that ask a running blade (sshd -T, findmnt, sysctl, clock): not in a recording",
 }
 
 
@@ -181,6 +183,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for item in items:
         if offline and item.get_closest_marker("probe") is not None:
             drop.append(item)  # a recording holds configuration, not packets: nothing to probe
+            continue
+        if offline and item.get_closest_marker("running") is not None:
+            drop.append(item)  # a recording holds files, not a running blade to ask
             continue
         is_drill = item.get_closest_marker("drill") is not None
         if is_drill and not drills and "drill" not in markexpr:
@@ -362,10 +367,7 @@ def blades(zg_target: Target) -> dict[str, Any]:
     return {}
 
 
-@pytest.fixture
-def blade(request: pytest.FixtureRequest, zg_target: Target, blades: dict[str, Any]) -> HostView:
-    """One blade (parametrized over the site's blades; narrow with ``@pytest.mark.roles(...)``)."""
-    name = request.param
+def _shared_blade(zg_target: Target, blades: dict[str, Any], name: str) -> HostView:
     if name not in blades:
         try:
             blades[name] = zg_target.blade(name)
@@ -375,6 +377,18 @@ def blade(request: pytest.FixtureRequest, zg_target: Target, blades: dict[str, A
     if isinstance(got, Exception):
         raise CannotJudge(str(got))
     return got  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def blade(request: pytest.FixtureRequest, zg_target: Target, blades: dict[str, Any]) -> HostView:
+    """One blade (parametrized over the site's blades; narrow with ``@pytest.mark.roles(...)``)."""
+    return _shared_blade(zg_target, blades, request.param)
+
+
+@pytest.fixture(scope="session")
+def blade_by_name(zg_target: Target, blades: dict[str, Any]) -> Any:
+    """``blade_by_name(name)``: that blade, over the session's shared connection (a failure errors the check)."""
+    return lambda name: _shared_blade(zg_target, blades, name)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from ..analysis.flow_space import routed
 from ..probes.plan import probed_rows
 from ..site.records import expected_records
 from ..site.schema import Site, Traced
+from .control_plane import LEADER_LEASES
 from .firewall import accesses, other_protocol_pairs, protected_segments
 from .ipv6 import ipv6_pairs
 from .site import flow_matrix
@@ -94,6 +95,28 @@ def drills(site: Site) -> list[Case]:
     return [_case(name, name, d) for name, d in site.drills.items()]
 
 
+def api_servers(site: Site) -> list[Case]:
+    """Every control-plane blade, as the API server it runs (the authentication checks' cases)."""
+    return [_case(name, name, site.cluster.apiserver) for name in site.cluster.control_plane]
+
+
+def ha_servers(site: Site) -> list[Case]:
+    """Every control-plane blade, as one of the HA control plane's servers."""
+    return [_case(name, name, site.cluster.high_availability) for name in site.cluster.control_plane]
+
+
+def leader_leases(site: Site) -> list[Case]:
+    """The leases of the leader-elected controllers every server runs."""
+    return [_case(name, name, site.cluster.high_availability) for name in LEADER_LEASES]
+
+
+def etcd_members(site: Site) -> list[Case]:
+    """Every etcd member of the site (``blade003``), judged under ``cluster.etcd.health`` (or ``cluster.etcd``)."""
+    e = site.cluster.etcd
+    statement: Traced = e.health or e
+    return [_case(name, name, statement) for name in e.members]
+
+
 CASE_ARGS: dict[str, Callable[[Site], list[Case]]] = {
     "dns_record": dns_records,
     "router_service": router_services,
@@ -107,4 +130,8 @@ CASE_ARGS: dict[str, Callable[[Site], list[Case]]] = {
     "router_access": router_accesses,
     "protected_segment": protected,
     "drill_name": drills,
+    "api_server": api_servers,
+    "ha_server": ha_servers,
+    "leader_lease_name": leader_leases,
+    "etcd_member": etcd_members,
 }

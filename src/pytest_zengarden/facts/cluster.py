@@ -6,9 +6,18 @@ The live client (:mod:`pytest_zengarden.clients.cluster`) and the offline manife
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 KubeObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """A server that did not answer a question (the cause as its client reported it)."""
+
+    cause: str
+
 
 # Kinds the checks read, with the API group/version they are served under.
 API_VERSIONS: dict[str, str] = {
@@ -21,6 +30,24 @@ API_VERSIONS: dict[str, str] = {
     "IPAddressPool": "metallb.io/v1beta1",
     "L2Advertisement": "metallb.io/v1beta1",
     "DerivedSecret": "secrets.oleksiyp.dev/v1alpha1",
+    # Trust Boundary 3 and RBAC (Defense in Depth: Kubernetes).
+    "NetworkPolicy": "networking.k8s.io/v1",
+    "ClusterRole": "rbac.authorization.k8s.io/v1",
+    "ClusterRoleBinding": "rbac.authorization.k8s.io/v1",
+    "Role": "rbac.authorization.k8s.io/v1",
+    "RoleBinding": "rbac.authorization.k8s.io/v1",
+    # Pods and the workloads holding pod templates (judged by the Pod Security evaluator).
+    "Pod": "v1",
+    "PodTemplate": "v1",
+    "ReplicationController": "v1",
+    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "DaemonSet": "apps/v1",
+    "ReplicaSet": "apps/v1",
+    "Job": "batch/v1",
+    "CronJob": "batch/v1",
+    # Control-plane HA: the controllers' leader election.
+    "Lease": "coordination.k8s.io/v1",
 }
 
 

@@ -13,6 +13,33 @@ from typing import Any
 Records = dict[str, list[dict[str, str]]]
 ProxyConfig = dict[str, Any]
 Objects = list[dict[str, Any]]
+BladeRead = Callable[[str, str], str | None]
+BladeFiles = dict[str, dict[str, str]]
+
+# Blade deviations: what an operator (or an old image) leaves behind after the provisioner ran.
+LEGACY_SSHD_DROP_IN = "/etc/ssh/sshd_config.d/10-legacy-passwords.conf"
+RESERVED_FLAGS = ("system-reserved=", "kube-reserved=", "eviction-hard=")
+
+
+def _sshd_password_auth(read: BladeRead) -> BladeFiles:
+    # An earlier drop-in (sshd keeps the first value it reads) turns passwords back on for blade002.
+    return {"blade002": {LEGACY_SSHD_DROP_IN: "# left by an old image\nPasswordAuthentication yes\n"}}
+
+
+def _kubelet_no_reserve(read: BladeRead) -> BladeFiles:
+    # blade005's k3s config loses the reserved-resources kubelet args (a hand edit), and k3s-agent restarts.
+    import yaml
+
+    config = "/etc/rancher/k3s/config.yaml"
+    text = read("blade005", config)
+    if text is None:
+        raise ValueError("kubelet-no-reserve: blade005 has no k3s config to edit")
+    doc = yaml.safe_load(text) or {}
+    doc["kubelet-arg"] = [a for a in doc.get("kubelet-arg") or [] if not str(a).startswith(RESERVED_FLAGS)]
+    return {"blade005": {config: yaml.safe_dump(doc, sort_keys=False)}}
+
+
+STALE_SNAPSHOT_SECONDS = 3 * 86400  # etcd-snapshots-stale: older than any daily schedule's margin
 
 
 @dataclass(frozen=True)
@@ -25,6 +52,8 @@ class Deviation:
     router: Callable[[Records], None] | None = None
     proxy: Callable[[ProxyConfig], None] | None = None
     cluster: Callable[[Objects], None] | None = None
+    # After provisioning: blade -> blade path -> new text, given a reader of the blades' files (blade, path).
+    blades: Callable[[BladeRead], BladeFiles] | None = None
 
 
 def _home_ssh(records: Records) -> None:
@@ -114,6 +143,57 @@ def _privileged_namespace(objects: Objects) -> None:
         "apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": "apps-dev-legacy", "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
     })  # fmt: skip
+    objects.append(_default_deny("apps-dev-legacy"))  # isolated as designed: only Pod Security deviates
+
+
+def _default_deny(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", "namespace": namespace},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+    }  # fmt: skip
+
+
+RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
+
+
+def _namespace_without_default_deny(objects: Objects) -> None:
+    # Created after provisioning (as `kubectl create namespace` would be), Pod Security labelled as designed:
+    # nothing gave it a default-deny NetworkPolicy.
+    objects.append({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps-dev-unguarded", "labels": RESTRICTED},
+    })  # fmt: skip
+
+
+def _cluster_admin_binding(objects: Objects) -> None:
+    objects.append({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "ci-deployer-cluster-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "ci-deployer", "namespace": "default"}],
+    })  # fmt: skip
+
+
+def _privileged_workload(objects: Objects) -> None:
+    # The API admits a Deployment whose pod template breaks the enforced level (PodSecurity only warns on
+    # workloads); its ReplicaSet's pods are then refused one by one.  Only the observed check sees it.  Hardened
+    # otherwise (non-root, seccomp, capabilities dropped, read-only root): privileged, and so able to escalate.
+    labels = {"app.kubernetes.io/name": "legacy-agent"}
+    objects.append({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "legacy-agent", "namespace": "default", "labels": labels},
+        "spec": {
+            "replicas": 1, "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {
+                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [{
+                    "name": "agent", "image": "registry.k8s.io/pause:3.10",
+                    "securityContext": {"privileged": True, "capabilities": {"drop": ["ALL"]},
+                                        "readOnlyRootFilesystem": True},
+                }],
+            }},
+        },
+    })  # fmt: skip
 
 
 def _proxy_delete_anything(cfg: ProxyConfig) -> None:
@@ -180,10 +260,65 @@ CATALOGUE: dict[str, Deviation] = {
             "K8S-PSA-RESTRICTED",
             cluster=_privileged_namespace,
         ),
-        # Applied by the lab after the control plane is up: the last etcd member is stopped.
-        Deviation("etcd-member-stopped", "one etcd member is stopped (the cluster runs on 2 of 3)", "K8S-ETCD-QUORUM"),
+        Deviation(
+            "privileged-workload",
+            "a Deployment in a non-exempt namespace (default/legacy-agent) runs a privileged container",
+            "K8S-PSA-RESTRICTED",
+            cluster=_privileged_workload,
+        ),
+        # Applied by the lab at the end of `up` (stopped_processes): the last etcd member(s) are stopped.
+        Deviation("etcd-member-stopped", "one etcd member is stopped (the cluster runs on 2 of 3)", "K8S-ETCD-HEALTH"),
+        Deviation(
+            "etcd-two-members-stopped",
+            "two of three etcd members are stopped: quorum lost, the API cannot write",
+            "K8S-ETCD-QUORUM",
+        ),
+        # Applied by the lab after it took the servers' snapshots (lab/etcd_snapshots.make_stale).
+        Deviation(
+            "etcd-snapshots-stale",
+            f"every server's newest etcd snapshot is {STALE_SNAPSHOT_SECONDS // 86400} days old (the schedule stopped)",
+            "K8S-ETCD-SNAPSHOTS",
+        ),
+        Deviation(
+            "namespace-without-default-deny",
+            "a namespace created after provisioning (apps-dev-unguarded) has no default-deny NetworkPolicy",
+            "K8S-NETPOL-DEFAULT-DENY",
+            cluster=_namespace_without_default_deny,
+        ),
+        Deviation(
+            "cluster-admin-binding",
+            "ClusterRoleBinding ci-deployer-cluster-admin gives cluster-admin to ServiceAccount default/ci-deployer",
+            "K8S-RBAC",
+            cluster=_cluster_admin_binding,
+        ),
+        # Applied by the lab after provisioning, over SSH: the second server's k3s config gets
+        # kube-apiserver-arg anonymous-auth=true and k3s is restarted (the next --provision rewrites it).
+        Deviation(
+            "anonymous-auth",
+            "the second server's kube-apiserver accepts anonymous requests (anonymous-auth=true in its k3s config)",
+            "K8S-APISERVER-HARDENING",
+        ),
+        # Applied by the lab after provisioning (files written on the blade, its service reloaded).
+        Deviation(
+            "sshd-password-auth",
+            "blade002's sshd accepts passwords (an earlier drop-in, 10-legacy-passwords.conf, turns them back on)",
+            "HOST-SSHD",
+            blades=_sshd_password_auth,
+        ),
+        Deviation(
+            "kubelet-no-reserve",
+            "blade005's kubelet runs without system/kube reservations or the designed eviction thresholds",
+            "HOST-RESERVED",
+            blades=_kubelet_no_reserve,
+        ),
     )
 }
+
+
+def stopped_processes(names: list[str], etcd_members: list[str]) -> list[str]:
+    """The lab processes the named deviations stop at the end of `up` (expected down while they apply)."""
+    count = 2 if "etcd-two-members-stopped" in names else 1 if "etcd-member-stopped" in names else 0
+    return [f"etcd-{m}" for m in reversed(etcd_members)][:count]
 
 
 def apply_cluster(names: list[str], objects: Objects) -> None:

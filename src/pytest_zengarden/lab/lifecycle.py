@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -212,6 +213,14 @@ class Lab:
         self._write_lab_json(secrets_dir)
         if not bare:
             self._provision(state)
+            self._etcd_snapshots(state, cp)
+        stopped = deviation_catalogue.stopped_processes(state.deviations, self.site.cluster.etcd.members)
+        for name in stopped:
+            _stop(next(p for p in state.processes if p.name == name))
+        if stopped:
+            from .etcd_members import wait_settled
+
+            wait_settled(cp, [p.blade for p in cp.etcd if p.name not in stopped])
 
     # ---------------------------------------------------------------- wireguard
     def _wireguard(self, state: LabState, secrets_dir: Path) -> None:
@@ -413,9 +422,10 @@ class Lab:
             self._wait_emulator(state.processes[-1])
 
     def _blades(self, state: LabState, secrets_dir: Path) -> None:
-        from .blades import RANCHER_MOUNTPOINT, prepare_blades, ssh_keypair
+        from .blades import RANCHER_MOUNTPOINT, mount_etcd_disks, prepare_blades, ssh_keypair
 
         key = ssh_keypair(secrets_dir)
+        mount_etcd_disks(self.site, self.dir)  # before the blades' namespaces bind /var/lib/rancher, and etcd starts
         ns_of = {b: self.plan.ns(b) for b in self.site.blades}
         hosts = prepare_blades(
             self.site, ns_of, self.dir, key, self.site.observability.node_exporter_port,
@@ -494,10 +504,10 @@ class Lab:
             self._spawn(state, name, ns, argv, match=SUPERVISOR if name.startswith("kube-apiserver-") else "")
 
         start_control_plane(plan, spawn, log_tail=lambda name: self._log_tail(name)(), supervised=True)
-        from .cluster_agents import agent_processes
+        from .cluster_agents import agent_processes, program
 
         for name, ns, argv in agent_processes(self.site, plan, {b: self.plan.ns(b) for b in self.site.blades}):
-            self._spawn(state, name, ns, argv)
+            self._spawn(state, name, ns, argv, match=program(argv))
         self.cluster_env = plan.env()
         self.cluster_access = {
             "cluster": {"kubeconfig": str(plan.kubeconfig), "timeout_s": 10},
@@ -526,16 +536,60 @@ class Lab:
         proc = run(argv, ns=mgmt, timeout=300, check=False, env=env)
         if proc.returncode != 0:
             raise LabError(f"provisioning the lab failed:\n{(proc.stderr or proc.stdout)[-3000:]}")
-        if "etcd-member-stopped" in state.deviations:
-            _stop(next(p for p in state.processes if p.name == self.etcd_last))
+        if "anonymous-auth" in state.deviations:
+            self._anonymous_auth(mgmt)
+        for name in state.deviations:
+            blade_edit = deviation_catalogue.CATALOGUE[name].blades
+            if blade_edit is not None:
+                from .blades import apply_blade_deviation
+
+                apply_blade_deviation(self.site, self.dir, blade_edit)
+
+    def _etcd_snapshots(self, state: LabState, cp: ControlPlanePlan) -> None:
+        """What a k3s server has after `k3s etcd-snapshot save`: an on-demand snapshot on every server.
+
+        The provisioner takes it (over SSH, `k3s etcd-snapshot save`) when it converges the blades; a lab
+        that leaves the blades unprovisioned takes it here."""
+        from .etcd_snapshots import make_stale, save_all
+
+        if "blades" not in self.parts:
+            self.say(f"taking an on-demand etcd snapshot on {len(cp.etcd)} servers")
+            save_all(cp)
+        if "etcd-snapshots-stale" in state.deviations:
+            make_stale(self.dir, [p.blade for p in cp.etcd], deviation_catalogue.STALE_SNAPSHOT_SECONDS)
+
+    def _anonymous_auth(self, mgmt: str) -> None:
+        """Deviation anonymous-auth, as an operator would make it: over SSH from management, the second
+        server's k3s config gets ``kube-apiserver-arg: anonymous-auth=true`` and k3s is restarted."""
+        from .blades import BLADE_USER  # root login is off on the blades: the lab's user has sudo
+
+        servers = self.site.cluster.control_plane
+        blade = servers[1] if len(servers) > 1 else servers[0]
+        config = "/etc/rancher/k3s/config.yaml"
+        script = (
+            f"set -e; f={config}; "
+            "if grep -q '^kube-apiserver-arg:$' $f 2>/dev/null; "
+            "then sed -i '/^kube-apiserver-arg:$/a - anonymous-auth=true' $f; "
+            "else mkdir -p $(dirname $f); printf 'kube-apiserver-arg:\\n- anonymous-auth=true\\n' >> $f; fi; "
+            "systemctl restart k3s"
+        )
+        argv = ["ssh", "-i", str(self.dir / "secrets" / "ssh_key"), "-o", "BatchMode=yes",
+                "-o", f"UserKnownHostsFile={self.dir / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
+                "-o", "ConnectTimeout=10", f"{BLADE_USER}@{self.site.blades[blade].address}",
+                f"sudo -n sh -c {shlex.quote(script)}"]  # fmt: skip
+        proc = run(argv, ns=mgmt, timeout=150, check=False)
+        if proc.returncode != 0:
+            raise LabError(f"deviation anonymous-auth on {blade} failed: {(proc.stderr or proc.stdout)[-1500:]}")
 
     def _mgmt_segment(self) -> str:
         return next(n for n, seg in self.site.segments.items() if seg.router_address == self.site.router.address)
 
     def _write_lab_json(self, secrets_dir: Path) -> None:
+        from .blades import BLADE_USER
+
         inventory: dict[str, dict[str, object]] = {
             "blades": {
-                "user": "root",
+                "user": BLADE_USER,  # root login is off on the blades: this user has passwordless sudo
                 "key_file": str(secrets_dir / "ssh_key"),
                 "known_hosts": str(self.dir / "known_hosts"),
                 "timeout_s": 10,
@@ -617,6 +671,9 @@ class Lab:
         for ns in reversed(state.namespaces):
             if ns in existing:
                 ip("netns", "del", ns, check=False)
+        from .blades import unmount_under
+
+        unmount_under(self.dir / "hosts")  # the servers' etcd disks (loop devices are freed with them)
         for created in reversed(state.created_dirs):
             with contextlib.suppress(OSError):  # only if still empty: never remove what others put there
                 Path(created).rmdir()
@@ -637,9 +694,7 @@ class Lab:
     # ------------------------------------------------------------------ status
     def _problems(self, state: LabState) -> list[str]:
         # A deviation may stop a process on purpose: that is the requested state, not a fault.
-        intended = (
-            {f"etcd-{self.site.cluster.etcd.members[-1]}"} if "etcd-member-stopped" in state.deviations else set()
-        )
+        intended = set(deviation_catalogue.stopped_processes(state.deviations, self.site.cluster.etcd.members))
         return [f"{c}: {d}" for c, ok, d in self.status_rows(state) if not ok and c not in intended]
 
     def status_rows(self, state: LabState | None = None) -> list[tuple[str, bool, str]]:
@@ -651,11 +706,11 @@ class Lab:
         existing = set(list_namespaces())
         for ns in state.namespaces:
             rows.append((f"netns {ns}", ns in existing, "present" if ns in existing else "missing"))
+        expected_down = set(deviation_catalogue.stopped_processes(state.deviations, self.site.cluster.etcd.members))
         for proc in state.processes:
             alive = _alive(proc)
-            rows.append(
-                (proc.name, alive, f"pid {proc.pid} in {proc.ns}" if alive else f"not running (see {proc.log})")
-            )
+            down = "expected down (stopped by a deviation)" if proc.name in expected_down else f"see {proc.log}"
+            rows.append((proc.name, alive, f"pid {proc.pid} in {proc.ns}" if alive else f"not running ({down})"))
         return rows
 
 

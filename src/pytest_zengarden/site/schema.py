@@ -327,6 +327,29 @@ class Blade(Traced):
 
 
 # --------------------------------------------------------------------------------------------- cluster
+class EtcdHealth(Traced):
+    """What the running etcd must show besides its membership: one leader, close raft indexes, room to grow."""
+
+    max_raft_index_spread: int = Field(
+        default=1000, ge=0, description="Largest difference of raft index between members (a lagging member)."
+    )
+    max_db_size_mib: int = Field(default=1024, gt=0, description="Largest database file (dbSize) of a member.")
+    min_quota_free_percent: float = Field(
+        default=20, ge=0, lt=100, description="Room left below the backend quota (--quota-backend-bytes)."
+    )
+    heartbeat_ms: int | None = Field(default=None, gt=0, description="heartbeat-interval in effect (None: report).")
+    election_timeout_ms: int | None = Field(default=None, gt=0, description="election-timeout in effect.")
+
+
+class EtcdSnapshots(Traced):
+    """k3s's scheduled etcd snapshots (``etcd-snapshot-*`` in the k3s config) and how fresh the newest must be."""
+
+    schedule: str = Field(default="0 */12 * * *", description="etcd-snapshot-schedule-cron (k3s default).")
+    retention: int = Field(default=5, ge=1, description="etcd-snapshot-retention (k3s default 5).")
+    dir: str = Field(default="/var/lib/rancher/k3s/server/db/snapshots", description="etcd-snapshot-dir.")
+    max_age_hours: float = Field(default=26, gt=0, description="The newest snapshot on each server is younger.")
+
+
 class Etcd(Traced):
     """The etcd control-plane store: members and quorum."""
 
@@ -334,6 +357,8 @@ class Etcd(Traced):
     quorum: int = Field(ge=1)
     client_port: Port = 2379
     peer_port: Port = 2380
+    health: EtcdHealth | None = Field(default=None, description="Health limits (default: these defaults).")
+    snapshots: EtcdSnapshots | None = Field(default=None, description="Snapshots (default: k3s's defaults).")
 
 
 class Cni(Traced):
@@ -388,6 +413,182 @@ class ApiServerHardening(Traced):
     admission_plugins: list[str] = Field(default_factory=lambda: ["NodeRestriction"])
     oidc_issuer: str | None = None
     oidc_username_claim: str = "email"
+    oidc_groups_claim: str | None = Field(
+        default=None, description="The OIDC claim groups come from (kube-apiserver --oidc-groups-claim); none: unset."
+    )
+
+
+class NetpolDefaultDeny(Model):
+    """Which directions every non-exempt namespace denies by default (a policy selecting every pod, no rules)."""
+
+    ingress: bool = True
+    egress: bool = False
+
+
+class NetpolAllow(Model):
+    """One NetworkPolicy a namespace may hold besides its default-deny: what it lets through, to which pods.
+
+    Peers are pods of ``namespaces`` (``"*"``: every namespace) and addresses in ``cidrs``; with neither,
+    the rule admits every source (or, for egress, every destination).  No ``ports``: every port.
+    """
+
+    name: Name
+    description: str = ""
+    direction: Literal["ingress", "egress"] = "ingress"
+    pod_selector: dict[str, str] = Field(default_factory=dict, description="matchLabels of the pods it applies to")
+    namespaces: list[str] = Field(default_factory=list)
+    cidrs: list[IPv4Network] = Field(default_factory=list)
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+    ports: list[Port] = Field(default_factory=list)
+
+
+class NetworkPolicies(Traced):
+    """Trust Boundary 3: namespace isolation by default-deny NetworkPolicies, and only the listed allowances.
+
+    ``exempt_namespaces`` left unset means the Pod Security exemptions (the system namespaces trusted to
+    run privileged components are the ones left without isolation); list them to decide otherwise.
+    """
+
+    control: ControlId = "K8S-NETPOL-DEFAULT-DENY"
+    section: Section = "Security / Trust Boundary 3: Network Policies"
+    default_deny: NetpolDefaultDeny = Field(default_factory=NetpolDefaultDeny)
+    exempt_namespaces: list[Name] | None = None
+    allow: dict[Name, list[NetpolAllow]] = Field(default_factory=dict)
+
+
+class RbacSubject(Model):
+    """A subject of a (Cluster)RoleBinding: ``User``, ``Group`` or ``ServiceAccount`` (with its namespace)."""
+
+    kind: Literal["User", "Group", "ServiceAccount"]
+    name: str = Field(min_length=1)
+    namespace: Name | None = None
+
+    @model_validator(mode="after")
+    def _sa_namespace(self) -> RbacSubject:
+        if self.kind == "ServiceAccount" and self.namespace is None:
+            raise ValueError(f"ServiceAccount {self.name!r} needs its namespace")
+        return self
+
+
+def _builtin_cluster_admins() -> list[RbacSubject]:
+    # kube-apiserver's RBAC bootstrap (re)creates ClusterRoleBinding cluster-admin -> Group system:masters.
+    return [RbacSubject(kind="Group", name="system:masters")]
+
+
+class Rbac(Traced):
+    """Least privilege: who may hold cluster-admin, and where wildcard roles may be bound to service accounts.
+
+    ``cluster_admins`` is the whole list: the default is Kubernetes' own binding (Group system:masters, which
+    kube-apiserver recreates at every start); a site listing its own admins keeps that entry.
+    """
+
+    control: ControlId = "K8S-RBAC"
+    section: Section = "Security / Defense in Depth: Kubernetes"
+    cluster_admins: list[RbacSubject] = Field(default_factory=_builtin_cluster_admins)
+    wildcard_exempt_namespaces: list[Name] = Field(default_factory=lambda: ["kube-system"])
+
+
+class ControlPlaneHa(Traced):
+    """Every server's API answers on its own address (with etcd), its certificate covers the cluster's names,
+    all run the site's version, and the controllers' leader leases are held and fresh."""
+
+    control: ControlId = "K8S-CONTROL-PLANE-HA"
+    section: Section = "Scalability / High Availability"
+    lease_slack_s: float = Field(default=10.0, ge=0, description="Grace past a lease's duration before stale.")
+
+
+# --------------------------------------------------------------------------------- blade hardening
+HOST_SECTION = "Layer 2 / Node Roles"
+
+
+class SshdHardening(Traced):
+    """What ``sshd -T`` on every blade must report (keys only, no passwords, no root login)."""
+
+    password_authentication: bool = False
+    kbd_interactive_authentication: bool = False
+    permit_root_login: Literal["no", "prohibit-password", "forced-commands-only", "yes"] = "no"
+    pubkey_authentication: bool = True
+    drop_in: str = Field(
+        default="/etc/ssh/sshd_config.d/50-zengarden.conf",
+        description="Where --provision writes these settings (sshd keeps the first value it reads: the "
+        "drop-in must be included before the main file sets them, as Debian's Include line does).",
+    )
+
+
+class EtcdDisk(Traced):
+    """The etcd data directory is on a dedicated, non-rotational mount of at least ``min_size_gib``."""
+
+    path: str = Field(default="/var/lib/rancher/k3s/server/db", pattern=r"^/")
+    min_size_gib: float = Field(default=10, gt=0)
+    non_rotational: bool = True
+
+
+def _kv(value: object) -> object:
+    """``cpu=250m,memory=512Mi`` may be written as that string or as a mapping."""
+    if isinstance(value, str):
+        pairs = [p.strip() for p in value.split(",") if p.strip()]
+        return dict(p.split("=", 1) if "=" in p else p.split("<", 1) for p in pairs)
+    return value
+
+
+KubeletMap = Annotated[dict[str, str], BeforeValidator(_kv)]
+
+
+class ReservedResources(Traced):
+    """kubelet reservations in effect (design: Resource Allocation, 'System: 1GB RAM per node')."""
+
+    system_reserved: KubeletMap = Field(default_factory=lambda: {"cpu": "250m", "memory": "512Mi"})
+    kube_reserved: KubeletMap = Field(default_factory=lambda: {"cpu": "250m", "memory": "512Mi"})
+    eviction_hard: KubeletMap = Field(
+        default_factory=lambda: {"memory.available": "200Mi", "nodefs.available": "10%"},
+        description="signal -> threshold (kubelet --eviction-hard=signal<threshold,...).",
+    )
+
+
+class KernelDefaults(Traced):
+    """kubelet runs with --protect-kernel-defaults and the kernel has the values it then requires."""
+
+    protect_kernel_defaults: bool = True
+    sysctls: dict[str, str] = Field(
+        default_factory=lambda: {
+            "vm.panic_on_oom": "0", "vm.overcommit_memory": "1", "kernel.panic": "10", "kernel.panic_on_oops": "1",
+        }
+    )  # fmt: skip
+    file: str = Field(default="/etc/sysctl.d/90-kubelet.conf", pattern=r"^/")
+
+
+class TimeSync(Traced):
+    """The blade's clock is synchronised (NTP) and within ``max_offset_s`` of the checking host's."""
+
+    max_offset_s: float = Field(default=1.0, gt=0)
+
+
+class AppArmorPolicy(Traced):
+    """AppArmor is enabled in the blade's kernel with at least ``min_profiles`` profiles loaded."""
+
+    min_profiles: int = Field(default=1, ge=0)
+
+
+class K3sInEffect(Traced):
+    """What the running k3s was started with (components disabled, kubelet flags) beyond the other statements."""
+
+    disable: list[str] = Field(default_factory=lambda: ["servicelb", "traefik"])
+
+
+def _host(cls: type[Traced], control: str, section: str = HOST_SECTION) -> object:
+    return Field(default_factory=lambda: cls(control=control, section=section))
+
+
+class NodeHardening(Model):
+    """Blade hardening the site states (every part optional: defaults follow the design and homelab)."""
+
+    k3s: K3sInEffect = _host(K3sInEffect, "HOST-K3S-EFFECT", "Layer 2 / Kubernetes Configuration")  # type: ignore[assignment]
+    etcd_disk: EtcdDisk = _host(EtcdDisk, "HOST-ETCD-DISK", "Layer 2 / Kubernetes Configuration")  # type: ignore[assignment]
+    reserved: ReservedResources = _host(ReservedResources, "HOST-RESERVED")  # type: ignore[assignment]
+    kernel: KernelDefaults = _host(KernelDefaults, "HOST-KERNEL", "Security / Defense in Depth: Kubernetes")  # type: ignore[assignment]
+    sshd: SshdHardening = _host(SshdHardening, "HOST-SSHD", "Security / Defense in Depth: Network")  # type: ignore[assignment]
+    time: TimeSync = _host(TimeSync, "HOST-TIME", "Scalability / High Availability")  # type: ignore[assignment]
+    apparmor: AppArmorPolicy = _host(AppArmorPolicy, "HOST-APPARMOR", "Security / Defense in Depth: Application")  # type: ignore[assignment]
 
 
 class Cluster(Traced):
@@ -405,6 +606,18 @@ class Cluster(Traced):
     pod_security: PodSecurity
     metallb: MetalLB
     apiserver: ApiServerHardening
+    node_hardening: NodeHardening = Field(
+        default_factory=NodeHardening, description="Blade hardening checked over SSH (sshd, etcd disk, kubelet)."
+    )
+    network_policies: NetworkPolicies = Field(default_factory=NetworkPolicies)
+    rbac: Rbac = Field(default_factory=Rbac)
+    high_availability: ControlPlaneHa = Field(default_factory=ControlPlaneHa)
+
+    @property
+    def netpol_exempt(self) -> list[str]:
+        """Namespaces left without default-deny: ``network_policies.exempt_namespaces``, else the PSA exemptions."""
+        listed = self.network_policies.exempt_namespaces
+        return list(self.pod_security.exemptions.namespaces if listed is None else listed)
 
     @property
     def kubernetes_minor(self) -> str:
