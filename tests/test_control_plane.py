@@ -137,3 +137,32 @@ def test_no_server_answering_is_an_error_naming_each() -> None:
     client = ha({"a": "connection refused", "b": "no route to host"}, [])
     with pytest.raises(TargetError, match=r"no API server answered \(a: list Pod: connection refused; b: list Pod"):
         client.list("Pod")
+
+
+def test_site_addresses_are_refused_before_any_packet_under_the_tests(tmp_path: Path) -> None:
+    """The plugin's own tests (ZG_ONLY_LOOPBACK=1, tests/conftest.py) never reach a site address, by construction:
+    a kubeconfig on loopback is asked alone, and a request to a blade's API server is refused by the guard."""
+    import os
+
+    from pytest_zengarden.errors import UnsafeTarget
+    from pytest_zengarden.site.schema import Inventory, KubeAccess
+    from pytest_zengarden.targets.live import LiveTarget
+
+    assert os.environ.get("ZG_ONLY_LOOPBACK") == "1"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    site = load_site(SITE_FILE)
+    target = LiveTarget(site, Inventory(cluster=KubeAccess(kubeconfig=kubeconfig, timeout_s=1)))
+    cluster: Any = target.cluster()
+    try:
+        assert cluster.servers == ["https://127.0.0.1:1"]  # not the site's servers: the kubeconfig is elsewhere
+        with pytest.raises(UnsafeTarget, match=r"refusing to contact 192\.168\.77\.170"):
+            cluster.unauthenticated_get("192.168.77.170", 6443)
+        with pytest.raises(UnsafeTarget):
+            cluster.client("https://192.168.77.171:6443")
+    finally:
+        target.close()

@@ -81,6 +81,12 @@ class HaClusterClient:
         result: tuple[bool, str] = self._call("dry_run_create", obj)
         return result
 
+    def unauthenticated_get(self, address: str, port: int, path: str = "/api") -> tuple[int, str]:
+        """What an anonymous client gets from the server at ``address:port`` (asked alone, never in turn): its
+        client is made like every other server's, so the target's address guard applies."""
+        result: tuple[int, str] = self.client(f"https://{address}:{port}").unauthenticated_get(address, port, path)
+        return result
+
     def __getattr__(self, name: str) -> Any:
         """Any other request of :class:`KubeClusterClient` (methods only), asked in turn as well."""
         if name.startswith("_") or not callable(getattr(KubeClusterClient, name, None)):
