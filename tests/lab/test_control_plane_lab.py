@@ -108,3 +108,22 @@ def test_the_controller_managers_lease_moves_when_its_holder_dies(lab: Lab, tmp_
         assert got == {f"test_leader_lease[{n}]": "passed" for n in ("kube-controller-manager", "kube-scheduler")}
     finally:
         lab.restart(f"kube-controller-manager-{holder}")
+
+
+def test_an_unlabelled_namespace_without_a_default_fails_pod_security_three_ways(lab: Lab, tmp_path: Path) -> None:
+    """psa-unlabelled-no-default: the servers' admission configuration (in effect) sets no default and a namespace
+    has no label: configured fails on every server and for that namespace, and enforced fails (the API server
+    admits what restricted forbids there); nothing else does."""
+    lab.up(deviate=["psa-unlabelled-no-default"])
+    proc = in_mgmt(lab, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites", "features",
+                   "-m", "cluster or hosts", "--zg-target", "lab", f"--junitxml={tmp_path / 'j.xml'}")  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    failing = {k.split("::")[-1]: v["outcome"] for k, v in junit_cases(tmp_path / "j.xml").items()
+               if v["outcome"] != "passed"}  # fmt: skip
+    assert failing == {
+        "test_namespaces_pod_security": "failed",
+        **{f"test_psa_admission_config[{b}]": "failed" for b in lab.site.cluster.control_plane},
+        "test_pod_security_enforced": "failed",
+        "test_no_namespace_weakens_pod_security_outside_the_designed_exemptions": "failed",
+        "test_the_api_server_refuses_what_the_standard_forbids": "failed",
+    }, proc.stdout[-3000:]

@@ -125,7 +125,7 @@ def test_a_bare_blade_runs_k3s_defaults(lab: Lab, plan: ControlPlanePlan) -> Non
     # An agent blade's k3s-agent (which the provisioner restarts on a worker) is simulated; nothing reaches
     # the lab machine's own systemd from a blade.
     assert ssh(lab, "blade004", "systemctl restart k3s-agent").returncode == 0
-    refused = ssh(lab, "blade004", "systemctl restart ssh")
+    refused = ssh(lab, "blade004", "systemctl restart cron")
     assert refused.returncode == 5 and "not found" in refused.stderr
     # No admission configuration: PodSecurity's default is privileged, so nothing stops this pod.
     assert privileged_pod(lab, plan) == {"status": 201, "message": ""}

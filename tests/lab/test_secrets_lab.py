@@ -138,6 +138,9 @@ def test_provisioning_at_maximum_verbosity_prints_no_credential(lab: Lab, tmp_pa
     router = cases["::provision[router]"]
     assert router["outcome"] == "passed" and any("telnet" in line for line in router["props"]["applied"]), router
     blade = cases["::provision[blade001]"]
-    assert blade["props"]["applied"] == ["blade001 + /etc/sysctl.d/90-kubelet.conf   [HOST-BLADE001]"], blade
+    assert blade["props"]["applied"] == [
+        "blade001 + /etc/sysctl.d/90-kubelet.conf   [HOST-KERNEL]",
+        "blade001 ~ service sysctl sysctl -p (its configuration changed)   [HOST-KERNEL]",
+    ], blade
     assert cases["suites.test_router::test_service[telnet]"]["outcome"] == "passed"  # judged after the repair
     assert not leaks(lab_secrets(lab.dir), tmp_path, out, err, junit)

@@ -165,6 +165,13 @@ def _namespace_without_default_deny(objects: Objects) -> None:
     })  # fmt: skip
 
 
+def _unlabelled_namespace(objects: Objects) -> None:
+    # `kubectl create namespace`, no Pod Security label; isolated as designed (only Pod Security deviates).  The
+    # lab also removes the servers' admission defaults (lifecycle): nothing makes the namespace restricted.
+    objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps-dev-unlabelled"}})
+    objects.append(_default_deny("apps-dev-unlabelled"))
+
+
 def _cluster_admin_binding(objects: Objects) -> None:
     objects.append({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
@@ -253,6 +260,13 @@ CATALOGUE: dict[str, Deviation] = {
             "an internal ingress host (argocd) has no DNS record",
             "DNS-INGRESS-RECORDS",
             router=_ingress_host_no_dns,
+        ),
+        Deviation(
+            "psa-unlabelled-no-default",
+            "a namespace without Pod Security labels (apps-dev-unlabelled) while the servers' admission "
+            "configuration sets no defaults: Kubernetes' built-in privileged applies",
+            "K8S-PSA-RESTRICTED",
+            cluster=_unlabelled_namespace,
         ),
         Deviation(
             "psa-privileged-namespace",

@@ -538,6 +538,8 @@ class Lab:
             raise LabError(f"provisioning the lab failed:\n{(proc.stderr or proc.stdout)[-3000:]}")
         if "anonymous-auth" in state.deviations:
             self._anonymous_auth(mgmt)
+        if "psa-unlabelled-no-default" in state.deviations:
+            self._psa_without_defaults(mgmt)
         for name in state.deviations:
             blade_edit = deviation_catalogue.CATALOGUE[name].blades
             if blade_edit is not None:
@@ -561,8 +563,6 @@ class Lab:
     def _anonymous_auth(self, mgmt: str) -> None:
         """Deviation anonymous-auth, as an operator would make it: over SSH from management, the second
         server's k3s config gets ``kube-apiserver-arg: anonymous-auth=true`` and k3s is restarted."""
-        from .blades import BLADE_USER  # root login is off on the blades: the lab's user has sudo
-
         servers = self.site.cluster.control_plane
         blade = servers[1] if len(servers) > 1 else servers[0]
         config = "/etc/rancher/k3s/config.yaml"
@@ -573,13 +573,31 @@ class Lab:
             "else mkdir -p $(dirname $f); printf 'kube-apiserver-arg:\\n- anonymous-auth=true\\n' >> $f; fi; "
             "systemctl restart k3s"
         )
+        self._as_operator(mgmt, "anonymous-auth", blade, script)
+
+    def _psa_without_defaults(self, mgmt: str) -> None:
+        """Deviation psa-unlabelled-no-default: every server's PodSecurity configuration loses its ``defaults``
+        (edited over SSH, k3s restarted one server at a time), so an unlabelled namespace is privileged."""
+        from ..facts.host import PSA_CONFIG
+
+        drop = f"import yaml; p={PSA_CONFIG!r}; d=yaml.safe_load(open(p)); " \
+            "[q['configuration'].pop('defaults', None) for q in d['plugins'] if q.get('name') == 'PodSecurity']; " \
+            "open(p, 'w').write(yaml.safe_dump(d))"  # fmt: skip
+        for blade in self.site.cluster.control_plane:
+            script = f"set -e; {shlex.quote(sys.executable)} -c {shlex.quote(drop)}; systemctl restart k3s"
+            self._as_operator(mgmt, "psa-unlabelled-no-default", blade, script)
+
+    def _as_operator(self, mgmt: str, deviation: str, blade: str, script: str) -> None:
+        """Run ``script`` as root on ``blade`` over SSH from management, as an operator would by hand."""
+        from .blades import BLADE_USER  # root login is off on the blades: the lab's user has sudo
+
         argv = ["ssh", "-i", str(self.dir / "secrets" / "ssh_key"), "-o", "BatchMode=yes",
                 "-o", f"UserKnownHostsFile={self.dir / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
                 "-o", "ConnectTimeout=10", f"{BLADE_USER}@{self.site.blades[blade].address}",
                 f"sudo -n sh -c {shlex.quote(script)}"]  # fmt: skip
         proc = run(argv, ns=mgmt, timeout=150, check=False)
         if proc.returncode != 0:
-            raise LabError(f"deviation anonymous-auth on {blade} failed: {(proc.stderr or proc.stdout)[-1500:]}")
+            raise LabError(f"deviation {deviation} on {blade} failed: {(proc.stderr or proc.stdout)[-1500:]}")
 
     def _mgmt_segment(self) -> str:
         return next(n for n, seg in self.site.segments.items() if seg.router_address == self.site.router.address)

@@ -112,7 +112,10 @@ class Prober:
             return ["ip", "netns", "exec", v.netns, *self.netns_agent, *args]
         assert v.ssh is not None
         source = _agent_source()
-        remote = "ZG_PROBE_AGENT=remote exec python3 -c " + shlex.join([source, *args])
+        # Listeners on privileged ports (443) need root: a login user with passwordless sudo runs the agent
+        # through it (root login is often off on site hosts); without sudo it runs as that user.
+        elevate = 's=; [ "$(id -u)" = 0 ] || { sudo -n true 2>/dev/null && s="sudo -n"; }; '
+        remote = elevate + "exec $s env ZG_PROBE_AGENT=remote python3 -c " + shlex.join([source, *args])
         return v.ssh.command(v.address, remote)
 
     def _ip_json(self, v: Vantage, *args: str) -> Any:
