@@ -2,12 +2,14 @@
 suites/test_control_plane.py, as the design's reader states them."""
 
 import time
+from functools import partial
 
 from pytest_bdd import given, scenarios, then, when
 
 from pytest_zengarden.checks import control_plane as checks
 from pytest_zengarden.clients import cluster_ha as ha
 from pytest_zengarden.errors import TargetError
+from pytest_zengarden.outcomes import judged
 
 scenarios("control_plane.feature")
 
@@ -19,7 +21,7 @@ def answers(the_site, cluster):
     urls = {
         b: f"https://{the_site.blades[b].address}:{the_site.cluster.api_port}" for b in the_site.cluster.control_plane
     }
-    return {b: (url, ha.ask_server(cluster, url)) for b, url in urls.items()}
+    return ha.ask_every_server(cluster, urls)
 
 
 @then("every server is ready and live with etcd's check passing")
@@ -40,7 +42,7 @@ def certificates(the_site, answers, conformance):
 @then("every server runs the designed Kubernetes version")
 def versions(the_site, answers, zg_target, conformance):
     found = {b: got["version"] for b, (_, got) in answers.items()}
-    conformance.check(checks.versions(the_site, found, minor_only=zg_target.name == "lab"))
+    conformance.check(judged(partial(checks.versions, minor_only=zg_target.name == "lab"), the_site, found))
 
 
 @given("the cluster's leases", target_fixture="leases")

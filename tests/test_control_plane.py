@@ -166,3 +166,25 @@ def test_site_addresses_are_refused_before_any_packet_under_the_tests(tmp_path: 
             cluster.client("https://192.168.77.171:6443")
     finally:
         target.close()
+
+
+class Silent:
+    """A server that never answers, as the real client reports it."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def get_raw(self, path: str, query: Any = ()) -> tuple[int, str]:
+        raise TargetError(f"cluster {self.url}", f"GET {path}: connection refused")
+
+    def close(self) -> None:
+        pass
+
+
+def test_no_server_answering_is_the_target_unreachable_not_a_finding() -> None:
+    from pytest_zengarden.clients.cluster_ha import ask_every_server
+
+    urls = {"blade001": "https://a:6443", "blade002": "https://b:6443"}
+    client = HaClusterClient(list(urls.values()), Silent)  # type: ignore[arg-type]
+    with pytest.raises(TargetError, match=r"no API server answered: blade001 \(https://a:6443\): GET /readyz"):
+        ask_every_server(client, urls)

@@ -137,3 +137,17 @@ def ask_server(cluster: HaClusterClient, url: str) -> dict[str, Any]:
         except (ValueError, KeyError, TypeError):
             version = Unanswered("/version is not Kubernetes' version document")
     return {"readyz": readyz, "livez": livez, "version": version, "sans": sans}
+
+
+def ask_every_server(cluster: HaClusterClient, urls: dict[str, str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """:func:`ask_server` for each server (``name -> url``): ``name -> (url, answers)``.
+
+    One server that does not answer is that server's finding; none answering is the target unreachable:
+    :class:`TargetError` naming each cause (the checks error, never fail on an assumed outage).
+    """
+    got = {name: (url, ask_server(cluster, url)) for name, url in urls.items()}
+    silent = {name: a["readyz"] for name, (_, a) in got.items() if isinstance(a["readyz"], Unanswered)}
+    if got and len(silent) == len(got):
+        causes = "; ".join(f"{name} ({urls[name]}): {u.cause}" for name, u in silent.items())
+        raise TargetError(cluster.endpoint, f"no API server answered: {causes}")
+    return got
