@@ -188,3 +188,40 @@ def test_no_server_answering_is_the_target_unreachable_not_a_finding() -> None:
     client = HaClusterClient(list(urls.values()), Silent)  # type: ignore[arg-type]
     with pytest.raises(TargetError, match=r"no API server answered: blade001 \(https://a:6443\): GET /readyz"):
         ask_every_server(client, urls)
+
+
+class Busy(Exception):
+    """What the kubernetes client raises for an HTTP status (its ``status`` and ``headers``)."""
+
+    def __init__(self, status: int, retry_after: str = "0.1"):
+        super().__init__(f"HTTP {status}")
+        self.status, self.headers = status, {"Retry-After": retry_after}
+
+
+def test_a_server_answering_429_is_asked_again_after_its_retry_after_within_a_budget() -> None:
+    from pytest_zengarden.clients.cluster import retrying_429
+
+    calls: list[int] = []
+
+    def filling_caches() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise Busy(429)
+        return "items"
+
+    assert retrying_429(filling_caches, budget=5) == "items" and len(calls) == 3
+    calls.clear()
+
+    def forbidden() -> str:
+        calls.append(1)
+        raise Busy(403)
+
+    with pytest.raises(Busy, match="403"):
+        retrying_429(forbidden)
+    assert len(calls) == 1  # any other answer is final
+
+    def always_busy() -> str:
+        raise Busy(429, retry_after="0.2")
+
+    with pytest.raises(Busy, match="429"):
+        retrying_429(always_busy, budget=0.5)  # bounded: the server's 429 is reported when the budget is spent

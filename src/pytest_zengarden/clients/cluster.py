@@ -7,13 +7,16 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import TargetError
 from ..facts.cluster import API_VERSIONS, KubeObject
 from ..redaction import redact, remember
+
+T = TypeVar("T")
 
 
 class KubeClusterClient:
@@ -89,8 +92,8 @@ class KubeClusterClient:
         result: Any = None
         cause = ""
         try:
-            resource = self._dynamic().resources.get(api_version=api_version, kind=kind)
-            result = resource.get(_request_timeout=self.timeout)
+            resource = retrying_429(lambda: self._dynamic().resources.get(api_version=api_version, kind=kind))
+            result = retrying_429(lambda: resource.get(_request_timeout=self.timeout), 2 * self.timeout)
         except Exception as exc:
             cause = _cause(exc)
         if result is None:
@@ -115,7 +118,12 @@ class KubeClusterClient:
         cause = ""
         try:
             resource = self._dynamic().resources.get(api_version=obj.get("apiVersion"), kind=kind)
-            resource.create(body=obj, namespace=meta.get("namespace"), dry_run="All", _request_timeout=self.timeout)
+            retrying_429(
+                lambda: resource.create(
+                    body=obj, namespace=meta.get("namespace"), dry_run="All", _request_timeout=self.timeout
+                ),
+                2 * self.timeout,
+            )
             admitted = True
         except Exception as exc:
             if isinstance(exc, ApiException) and exc.status in (403, 422):
@@ -212,6 +220,25 @@ class KubeClusterClient:
             self.api_client.close()  # type: ignore[no-untyped-call]
         finally:
             self._release()
+
+
+def retrying_429(call: Callable[[], T], budget: float = 20.0) -> T:
+    """``call()``, again after the server's Retry-After while it answers 429 Too Many Requests (as client-go
+    does), within ``budget`` seconds.  A server that has just (re)started answers 429 until its caches are
+    filled; that is the server asking to be asked again, not an answer about the cluster."""
+    deadline = time.monotonic() + budget
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if getattr(exc, "status", None) != 429 or time.monotonic() > deadline:
+                raise
+            headers = getattr(exc, "headers", None) or {}
+            try:
+                wait = float(headers.get("Retry-After", 1))
+            except (TypeError, ValueError):
+                wait = 1.0
+        time.sleep(min(max(wait, 0.1), 5.0, max(0.0, deadline - time.monotonic())))
 
 
 def _in_memory_client_credentials(kubeconfig: Path, fds: list[int]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..clients.cluster import retrying_429
 from ..desired.cluster import CONTROL_ANNOTATION, crds, network_policies, objects, psa_labels, secrets_objects
 from ..errors import TargetError
 from ..site.schema import Site
@@ -209,21 +210,7 @@ class ClusterWriter:
 
     def _retrying(self, call: Callable[[], Any], budget: float = 60.0) -> Any:
         """``call()``, again after the server's Retry-After while it answers 429 (as client-go does), bounded."""
-        deadline = time.monotonic() + budget
-        while True:
-            try:
-                return call()
-            except Exception as exc:
-                status = getattr(exc, "status", None)
-                if status != 429 or time.monotonic() > deadline:
-                    raise
-                headers = getattr(exc, "headers", None) or {}
-                try:
-                    wait = float(headers.get("Retry-After", 1))
-                except (TypeError, ValueError):
-                    wait = 1.0
-                # A server that has just restarted answers 429 until its caches are filled.
-                time.sleep(min(max(wait, 0.1), 5.0, max(0.0, deadline - time.monotonic())))
+        return retrying_429(call, budget)
 
     def list(self, api_version: str, kind: str) -> list[Obj] | None:
         """Every object of a kind (one call), ``None`` if the API server does not serve the kind."""
