@@ -153,7 +153,8 @@ def test_site_addresses_are_refused_before_any_packet_under_the_tests(tmp_path: 
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
         "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]\n"
-        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n"
+        "users: [{name: u, user: {token: zg-unit-test-token-0123456789}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
     )
     site = load_site(SITE_FILE)
     target = LiveTarget(site, Inventory(cluster=KubeAccess(kubeconfig=kubeconfig, timeout_s=1)))
